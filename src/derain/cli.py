@@ -1,0 +1,73 @@
+"""Command-line entry point: `derain <command>`.
+
+Subcommands are imported lazily (module path per name) so that `derain --help` stays fast and a
+heavy stage never slows down another. Every `DerainError` becomes one line on stderr and exit
+code 2; an unexpected exception becomes one line too (set DERAIN_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from derain.errors import DerainError
+
+# name -> "module:attribute" of a click command
+COMMANDS: dict[str, str] = {
+    "remove": "derain.commands.remove:remove",
+    "eval": "derain.evaluation.cli:eval_cmd",
+    "synth": "derain.synth.cli:synth",
+    "analyze": "derain.analysis.cli:analyze",
+    "train": "derain.training.cli:train",
+    "models": "derain.commands.models:models",
+    "setup-metrics": "derain.metrics.cli:setup_metrics",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="derain")
+def cli() -> None:
+    """Remove rain streaks from photographs, and reproduce the task transfer learning method."""
+
+
+def main() -> None:
+    """Console-script entry: run the CLI and turn every failure into one line."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("derain: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DerainError as exc:
+        click.echo(f"derain: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("derain: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI promises no tracebacks
+        if os.environ.get("DERAIN_DEBUG"):
+            raise
+        click.echo(f"derain: internal error: {type(exc).__name__}: {exc} (set DERAIN_DEBUG=1 for details)", err=True)
+        sys.exit(1)
