@@ -1,0 +1,191 @@
+"""Image reading and writing that keeps what a photographer cares about.
+
+* EXIF orientation is applied on read, so the pixels are the way the photo is shown.
+* 8- and 16-bit PNG/TIFF, JPEG, BMP and WebP; grayscale and RGBA (alpha is carried separately and
+  written back untouched). Pillow cannot hold 16-bit colour, so 16-bit PNG goes through pypng and
+  TIFF through tifffile.
+* A decompression bomb (more than `MAX_PIXELS`) is refused before any pixel is decoded.
+* Writes are atomic: a temporary file in the destination folder, renamed into place, so a crash or
+  a bad input never leaves a partial or clobbered output.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import png
+import tifffile
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from derain.errors import DerainError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+MAX_PIXELS = 100_000_000  # 100 MP: above any camera a user derains, below a bomb's size
+_TIFF = (".tif", ".tiff")
+
+
+@dataclass
+class Picture:
+    """Decoded image: RGB float32 (H, W, 3) in [0, 1], plus what is needed to write it back alike."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None  # (H, W) float32 in [0, 1]
+    bit_depth: int = 8
+    grayscale: bool = False
+
+
+def _check_size(width: int, height: int, path: Path) -> None:
+    if width * height > MAX_PIXELS:
+        raise DerainError(f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS:,} (decompression bomb?)")
+    if width < 1 or height < 1:
+        raise DerainError(f"{path}: empty image ({width}x{height})")
+
+
+def _from_channels(arr: np.ndarray, scale: float, bit_depth: int) -> Picture:
+    """Split an (H, W[, C]) integer array into RGB / alpha floats."""
+    arr = arr.astype(np.float32) / scale
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    channels = arr.shape[2]
+    gray = channels in (1, 2)
+    rgb = np.repeat(arr[..., :1], 3, axis=2) if gray else arr[..., :3]
+    alpha = arr[..., -1] if channels in (2, 4) else None
+    return Picture(np.ascontiguousarray(rgb), alpha, bit_depth, gray)
+
+
+def _read_png16(path: Path) -> Picture:
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    _check_size(width, height, path)
+    planes = info["planes"]
+    arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
+    return _from_channels(arr, 65535.0, 16)
+
+
+def _read_tiff(path: Path) -> Picture:
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        height, width = page.shape[:2]
+        _check_size(width, height, path)
+        arr = page.asarray()
+    if arr.dtype == np.uint16:
+        return _from_channels(arr, 65535.0, 16)
+    if arr.dtype == np.uint8:
+        return _from_channels(arr, 255.0, 8)
+    raise DerainError(f"{path}: unsupported TIFF sample type {arr.dtype} (8- or 16-bit integers only)")
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as fh:
+        head = fh.read(25)
+    return head[24] if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 25 else 8
+
+
+def read_picture(path: str | os.PathLike[str]) -> Picture:
+    """Decode any supported image file; every failure is a one-line `DerainError`."""
+    path = Path(path)
+    if not path.exists():
+        raise DerainError(f"{path}: no such file")
+    if path.is_dir():
+        raise DerainError(f"{path}: is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise DerainError(f"{path}: empty file (0 bytes)")
+    try:
+        if path.suffix.lower() in _TIFF:
+            return _read_tiff(path)
+        if path.suffix.lower() == ".png" and _png_bit_depth(path) == 16:
+            return _read_png16(path)
+        with Image.open(path) as im:
+            _check_size(im.width, im.height, path)
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                return _from_channels(np.asarray(im).astype(np.uint16), 65535.0, 16)
+            if im.mode not in ("L", "LA", "RGB", "RGBA"):
+                im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
+            return _from_channels(np.asarray(im), 255.0, 8)
+    except DerainError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise DerainError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
+    except (OSError, ValueError, SyntaxError, png.Error, tifffile.TiffFileError) as exc:
+        raise DerainError(f"{path}: corrupt or truncated image ({exc})") from exc
+
+
+def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """Shortcut for datasets: RGB float32 (H, W, 3) in [0, 1], alpha dropped."""
+    return read_picture(path).rgb
+
+
+def _quantize(arr: np.ndarray, bit_depth: int) -> np.ndarray:
+    top = 65535 if bit_depth == 16 else 255
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    return np.clip(np.round(arr * top), 0, top).astype(dtype)
+
+
+def _encode(path: Path, target: Path, pic: Picture, quality: int) -> None:
+    """Write `pic` to `path` in the format named by `target`'s extension."""
+    ext = target.suffix.lower()
+    chans = pic.rgb.mean(axis=2, keepdims=True) if pic.grayscale else pic.rgb
+    if pic.alpha is not None:
+        chans = np.concatenate([chans, pic.alpha[..., None]], axis=2)
+    depth = pic.bit_depth if ext in (".png", *_TIFF) else 8
+    data = _quantize(chans, depth)
+    if ext in _TIFF:
+        extra = {"extrasamples": ["unassalpha"]} if pic.alpha is not None else {}
+        photometric = "minisblack" if pic.grayscale else "rgb"
+        if data.shape[2] == 1:
+            tifffile.imwrite(path, data[..., 0], photometric=photometric)
+        else:
+            tifffile.imwrite(path, data, photometric=photometric, planarconfig="contig", **extra)
+    elif ext == ".png" and depth == 16:
+        h, w, c = data.shape
+        png.Writer(w, h, greyscale=c <= 2, alpha=c in (2, 4), bitdepth=16).write(path.open("wb"), data.reshape(h, w * c))
+    else:
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
+        im = Image.fromarray(data[..., 0] if mode == "L" else data, mode=mode)
+        fmt = Image.registered_extensions()[ext]
+        if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
+            im = im.convert(im.mode[:-1])  # JPEG has no alpha
+        elif fmt == "BMP" and im.mode == "LA":
+            im = im.convert("RGBA")  # BMP has no gray+alpha mode
+        im.save(path, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+
+
+def write_picture(path: str | os.PathLike[str], pic: Picture, overwrite: bool = False, quality: int = 95) -> None:
+    """Atomically write `pic` to `path` (format from the extension)."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise DerainError(f"{target}: already exists (use --overwrite to replace it)")
+    if target.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DerainError(f"{target}: unsupported output format {target.suffix!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=folder)
+    except OSError as exc:
+        raise DerainError(f"{target}: cannot write here ({exc.strerror or exc})") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _encode(tmp, target, pic, quality)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise DerainError(f"{target}: cannot write ({exc.strerror or exc})") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_rgb(path: str | os.PathLike[str], rgb: np.ndarray, overwrite: bool = False) -> None:
+    """Write an RGB float array in [0, 1] as an 8-bit image (atomically)."""
+    write_picture(path, Picture(np.asarray(rgb, dtype=np.float32)), overwrite=overwrite)
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files directly inside `folder`, sorted by name (hidden files skipped)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DerainError(f"{folder}: no such directory")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
