@@ -1,0 +1,5 @@
+"""`python -m derain` runs the CLI."""
+
+from derain.cli import main
+
+main()

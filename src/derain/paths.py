@@ -1,0 +1,22 @@
+"""Where the data lives: one configurable root, never copied into the project.
+
+Order: the `DERAIN_DATA` environment variable, else `../shared/data` beside the repository (the
+layout of the development machines and CI). Commands also take `--data-root`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from derain.errors import DerainError
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def data_root(override: str | os.PathLike[str] | None = None) -> Path:
+    """Return the data root, checking that it exists."""
+    root = Path(override or os.environ.get("DERAIN_DATA") or _REPO.parent / "shared" / "data")
+    if not root.is_dir():
+        raise DerainError(f"data root {root} does not exist; set DERAIN_DATA or pass --data-root")
+    return root
