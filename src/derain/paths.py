@@ -1,7 +1,8 @@
 """Where the data lives: one configurable root, never copied into the project.
 
 Order: the `DERAIN_DATA` environment variable, else `../shared/data` beside the repository (the
-layout of the development machines and CI). Commands also take `--data-root`.
+layout of the development machines and CI). Commands also take `--data-root`. Third-party
+reference weights (official PReNet files) are found the same way under `DERAIN_PEERS`.
 """
 
 from __future__ import annotations
@@ -20,3 +21,8 @@ def data_root(override: str | os.PathLike[str] | None = None) -> Path:
     if not root.is_dir():
         raise DerainError(f"data root {root} does not exist; set DERAIN_DATA or pass --data-root")
     return root
+
+
+def peers_root() -> Path:
+    """Folder of third-party reference weights: `DERAIN_PEERS`, else `../shared/peers` beside the repo."""
+    return Path(os.environ.get("DERAIN_PEERS") or _REPO.parent / "shared" / "peers")

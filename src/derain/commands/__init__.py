@@ -1,0 +1,1 @@
+"""User-facing commands that are not a pipeline stage: `remove` and `models`."""

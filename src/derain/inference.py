@@ -1,0 +1,132 @@
+"""The inference engine: any image array in, derained array of the same kind out.
+
+`Derainer.remove` accepts what users hold (uint8 / uint16 / float, gray, RGB or RGBA), converts
+to a float RGB tensor, runs the network tile by tile when the image is large, and converts back,
+carrying alpha through untouched. Tiles overlap and are blended with weights that ramp linearly
+across the overlap, so seams do not show and peak memory is bounded by the tile size, not the
+photo size.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from derain.errors import DerainError
+from derain.weights import DEFAULT_MODEL, load_model as _load_weights
+
+AUTO_TILE = 768  # pixels per side; keeps a 12-MP photo under 2 GiB peak (benchmarks/bench_models.py)
+AUTO_UNTILED_PIXELS = 1024 * 1024  # smaller images run in one piece
+DEFAULT_OVERLAP = 32
+
+
+def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
+    """1-D blending weight: 1 in the middle, linear ramps over the overlap on sides with a neighbour."""
+    w = torch.ones(length)
+    n = min(overlap, length)
+    ramp = (torch.arange(n, dtype=torch.float32) + 0.5) / n
+    if ramp_start:
+        w[:n] = torch.minimum(w[:n], ramp)
+    if ramp_end:
+        w[length - n:] = torch.minimum(w[length - n:], ramp.flip(0))
+    return w
+
+
+def _starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one axis: stride tile - overlap, the last tile flush with the edge."""
+    if size <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, size - tile, stride))
+    return starts + [size - tile]
+
+
+class Derainer:
+    """A loaded model plus the policy to run it (device, tiling, precision)."""
+
+    def __init__(self, model: nn.Module, meta: dict[str, Any] | None = None, device: str = "cpu",
+                 tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False) -> None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise DerainError("--device cuda requested but no CUDA GPU is available")
+        if tile != "auto" and (not isinstance(tile, int) or tile < 0):
+            raise DerainError(f"tile must be 'auto', 0 (no tiling) or a positive size, got {tile!r}")
+        if isinstance(tile, int) and 0 < tile <= 2 * overlap:
+            raise DerainError(f"tile ({tile}) must be larger than twice the overlap ({overlap})")
+        if overlap < 0:
+            raise DerainError(f"overlap must be >= 0, got {overlap}")
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.meta = meta or {}
+        self.tile, self.overlap, self.bf16 = tile, overlap, bf16
+
+    def _tile_size(self, h: int, w: int) -> int:
+        if self.tile == "auto":
+            return 0 if h * w <= AUTO_UNTILED_PIXELS else AUTO_TILE
+        return int(self.tile)
+
+    @torch.inference_mode()
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.model(x).float().clamp(0, 1).cpu()
+
+    def restore(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Derain a (3, H, W) float tensor in [0, 1], tiled if large."""
+        _, h, w = rgb.shape
+        tile = self._tile_size(h, w)
+        if tile == 0 or (h <= tile and w <= tile):
+            return self._run(rgb[None])[0]
+        out = torch.zeros_like(rgb)
+        weight = torch.zeros(1, h, w)
+        ys, xs = _starts(h, tile, self.overlap), _starts(w, tile, self.overlap)
+        for y in ys:
+            for x in xs:
+                th, tw = min(tile, h - y), min(tile, w - x)
+                pred = self._run(rgb[None, :, y:y + th, x:x + tw])[0]
+                wy = _ramp(th, self.overlap, y > 0, y + th < h)
+                wx = _ramp(tw, self.overlap, x > 0, x + tw < w)
+                wt = wy[:, None] * wx[None, :]
+                out[:, y:y + th, x:x + tw] += pred * wt
+                weight[:, y:y + th, x:x + tw] += wt
+        return out / weight
+
+    def remove(self, image: np.ndarray) -> np.ndarray:
+        """Derain an image array and return one of the same shape and dtype (alpha kept as is)."""
+        arr = np.asarray(image)
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise DerainError(f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
+        if arr.dtype == np.uint8:
+            scale = 255.0
+        elif arr.dtype == np.uint16:
+            scale = 65535.0
+        elif np.issubdtype(arr.dtype, np.floating):
+            scale = 1.0
+        else:
+            raise DerainError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+        x = arr.astype(np.float32) / scale
+        if x.ndim == 2:
+            x = x[..., None]
+        color = x[..., :3] if x.shape[2] >= 3 else np.repeat(x, 3, axis=2)
+        rgb = torch.from_numpy(np.ascontiguousarray(color.transpose(2, 0, 1)))
+        out = self.restore(rgb).numpy().transpose(1, 2, 0)
+        if x.shape[2] == 1:
+            out = out.mean(axis=2, keepdims=True)
+        elif x.shape[2] == 4:
+            out = np.concatenate([out, x[..., 3:]], axis=2)
+        out = out.reshape(arr.shape)
+        if scale > 1:
+            return np.round(out * scale).astype(arr.dtype)
+        return out.astype(arr.dtype)
+
+
+def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "cpu", tile: int | str = "auto",
+               overlap: int = DEFAULT_OVERLAP, bf16: bool = False, **weights_kwargs: Any) -> Derainer:
+    """Load a shipped model (by name), a peer (e.g. 'prenet_rain100l') or a weight file, ready to derain."""
+    model, meta = _load_weights(name_or_path, **weights_kwargs)
+    return Derainer(model, meta, device=device, tile=tile, overlap=overlap, bf16=bf16)
