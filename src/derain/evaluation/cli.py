@@ -1,0 +1,38 @@
+"""`derain eval`: score a model on a dataset and write the tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from derain.errors import DerainError
+
+
+@click.command("eval")
+@click.option("-m", "--model", "model_name", required=True,
+              help="Shipped model, peer (e.g. prenet_rain100l), weight file, or 'input' to score the rainy input.")
+@click.option("-d", "--dataset", required=True, help="Catalogue name (rain100l_test, udgnet43, ...) or a folder.")
+@click.option("--data-root", help="Folder holding the shared data sets (default: DERAIN_DATA or ../shared/data).")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write results.{md,csv,json}. Default: runs/eval/<model>-<dataset>.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N images (quick checks).")
+@click.option("--save-images", is_flag=True, help="Also save side-by-side [rainy | derained | clean] images.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--tile", default="auto", show_default=True, help="As for `derain remove`.")
+def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path | None, limit: int | None,
+             save_images: bool, device: str, tile: str) -> None:
+    """Evaluate MODEL on DATASET: Y-PSNR/SSIM and RGB-PSNR if paired, NIQE/BRISQUE if not."""
+    from derain.evaluation import evaluate
+    from derain.inference import load_model
+
+    if not tile.isdigit() and tile != "auto":
+        raise DerainError(f"--tile must be a number or 'auto', got {tile!r}")
+    derainer = None if model_name == "input" else load_model(model_name, device=device, tile=tile if tile == "auto" else int(tile))
+    label = Path(model_name).stem if model_name.endswith(".safetensors") else model_name
+    out = out_dir or Path("runs") / "eval" / f"{label}-{Path(dataset).name}"
+    report = evaluate(derainer, dataset, model_name=label, data_root=data_root, limit=limit,
+                      save_images=out / "images" if save_images else None)
+    report.write(out)
+    mean = report.mean
+    click.echo(" ".join(f"{k}={v:.4f}" for k, v in mean.items()) + f"  ({len(report.rows)} images; tables in {out})")
