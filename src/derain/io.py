@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from derain.errors import DerainError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 100_000_000  # 100 MP: above any camera a user derains, below a bomb's size
 _TIFF = (".tif", ".tiff")
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow raises its bomb error at twice this...
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ...and only warns below; we check ourselves
 
 
 @dataclass
@@ -108,7 +111,9 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
             return _from_channels(np.asarray(im), 255.0, 8)
     except DerainError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise DerainError(f"{path}: exceeds the limit of {MAX_PIXELS:,} pixels (decompression bomb?)") from exc
+    except UnidentifiedImageError as exc:
         raise DerainError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
     except (OSError, ValueError, SyntaxError, png.Error, tifffile.TiffFileError) as exc:
         raise DerainError(f"{path}: corrupt or truncated image ({exc})") from exc

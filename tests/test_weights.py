@@ -1,0 +1,70 @@
+"""Weight files: metadata, peers, and every way a weight file can be wrong."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from derain.archs import create_model
+from derain.errors import DerainError
+from derain.paths import peers_root
+from derain.weights import PEERS, load_model, save_model, shipped_models
+
+HAVE_PEERS = (peers_root() / "prenet").is_dir()
+
+
+@pytest.mark.skipif(not HAVE_PEERS, reason="official PReNet weights not present")
+@pytest.mark.parametrize("name", list(PEERS))
+def test_official_prenet_weights_load_unchanged(name: str) -> None:
+    """State-dict keys of our PReNet match the authors' files exactly (strict load)."""
+    model, meta = load_model(name)
+    assert meta["arch"] == "prenet"
+    assert model.stages == PEERS[name][2]["stages"]
+
+
+def test_wrong_architecture_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "student.safetensors"
+    save_model(path, create_model("rain_unet_s"), "rain_unet_s")
+    with pytest.raises(DerainError, match="holds a 'rain_unet_s' model, not 'prenet'"):
+        load_model(path, arch="prenet")
+    # metadata claiming another architecture than the tensors hold
+    save_model(path, create_model("rain_unet_s"), "rain_unet_l")
+    with pytest.raises(DerainError, match="do not fit architecture 'rain_unet_l'"):
+        load_model(path)
+
+
+def test_pth_of_wrong_architecture(tmp_path) -> None:
+    path = tmp_path / "x.pth"
+    torch.save(create_model("rain_unet_s").state_dict(), path)
+    with pytest.raises(DerainError, match="do not fit architecture 'prenet'"):
+        load_model(path, arch="prenet")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a weight file at all", b"\x00" * 64])
+def test_garbage_files(tmp_path, content: bytes) -> None:
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(DerainError):
+        load_model(path)
+
+
+def test_pickled_code_is_refused(tmp_path) -> None:
+    """A .pth holding an arbitrary object must not be unpickled."""
+    path = tmp_path / "evil.pth"
+    torch.save({"w": torch.zeros(1), "obj": create_model}, path)
+    with pytest.raises(DerainError, match="not a loadable PyTorch state dict"):
+        load_model(path, arch="prenet")
+
+
+def test_unknown_names() -> None:
+    with pytest.raises(DerainError, match="unknown model 'no_such_model'"):
+        load_model("no_such_model")
+    with pytest.raises(DerainError, match="no such weight file"):
+        load_model("missing/model.safetensors")
+
+
+def test_shipped_default_model_has_metadata() -> None:
+    assert "derain_student" in shipped_models()
+    model, meta = load_model("derain_student")
+    for key in ("arch", "training_data", "description", "derain_version"):
+        assert key in meta, key
