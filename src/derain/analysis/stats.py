@@ -23,6 +23,8 @@ GUIDED_RADIUS = 4  # 9x9 window: wider than a streak (1-3 px at working scale)
 GUIDED_EPS = 0.01  # (0.1)^2: faint streaks are smoothed, scene edges above ~0.2 contrast are kept
 STREAK_THRESHOLD = 0.02  # residual above this is "bright structure" (about 5 grey levels)
 MIN_COMPONENT = 5  # components smaller than this are specks, not streaks
+MIN_ELONGATION = 2.0  # a streak is at least twice as long as wide
+MAX_DEVIATION = 20.0  # degrees a streak may deviate from the dominant orientation
 TENSOR_SIGMA = 2.0  # structure-tensor integration scale
 DARK_PATCH = 15  # dark-channel patch (He et al.)
 ORIENTATION_BINS = 36  # 5-degree bins centred on 0, 5, ..., 175
@@ -36,8 +38,9 @@ STATISTICS: dict[str, str] = {
     "rain_intensity": "mean residual over those pixels (how much brighter streaks are)",
     "streak_angle": "dominant orientation, degrees from horizontal (90 = vertical)",
     "orientation_concentration": "resultant length of the doubled orientation angles (1 = all parallel)",
-    "streak_length": "median major length of the bright components, px",
-    "streak_width": "median width (area / length) of the bright components, px",
+    "streak_length": "median length of the streak-like bright components, px",
+    "streak_width": "median width (area / length) of those components, px",
+    "streak_density": "streak-like components per 10,000 px",
     "dark_channel": f"mean dark channel ({DARK_PATCH}x{DARK_PATCH} patch): veiling / airlight",
     "saturation": "mean HSV saturation (veiling washes colour out)",
     "contrast": "standard deviation of luma (RMS contrast)",
@@ -107,31 +110,42 @@ def _dominant_orientation(angle: np.ndarray, weight: np.ndarray) -> tuple[float,
     return float(np.mod(np.degrees(np.arctan2(vec[1], vec[0])) / 2, 180.0)), float(np.hypot(*vec))
 
 
-def streak_shape(mask: np.ndarray) -> tuple[float, float]:
-    """Median length and width of the connected bright components (0, 0 when there are none).
+def axial_difference(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | float:
+    """Smallest difference between two axial angles in degrees (0..90)."""
+    return np.abs(np.mod(np.asarray(a) - b + 90.0, 180.0) - 90.0)
 
-    A component's length is that of the segment with the same spread along its major axis
-    (variance L^2 / 12), its width is area / length, exact for a straight streak.
+
+def streak_shape(mask: np.ndarray, dominant: float) -> tuple[float, float, float]:
+    """Median length and width of the streak-like components of `mask`, and their density.
+
+    Streak-like: a connected bright component of at least `MIN_COMPONENT` pixels, at least
+    `MIN_ELONGATION` times longer than wide, running within `MAX_DEVIATION` degrees of the
+    image's dominant orientation (rain is parallel; scene texture mostly is not). Its length is
+    that of the segment with the same spread along its major axis (variance (L^2 - 1) / 12 for L
+    pixels), its width area / length, both exact for a straight streak. Density is the count per
+    10,000 pixels. All three are 0 when there is no such component.
     """
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    if count == 0:
-        return 0.0, 0.0
     idx = np.arange(1, count + 1)
-    ys, xs = np.indices(mask.shape)
     area = ndimage.sum_labels(mask, labels, idx)
-    keep = area >= MIN_COMPONENT
-    if not keep.any():
-        return 0.0, 0.0
+    big = area >= MIN_COMPONENT
+    if not big.any():
+        return 0.0, 0.0, 0.0
+    ys, xs = np.indices(mask.shape)
 
     def mean(values: np.ndarray) -> np.ndarray:
-        return ndimage.sum_labels(values, labels, idx)[keep] / area[keep]
+        return ndimage.sum_labels(values, labels, idx)[big] / area[big]
 
     my, mx = mean(ys), mean(xs)
     cyy, cxx, cxy = mean(ys * ys) - my**2, mean(xs * xs) - mx**2, mean(xs * ys) - mx * my
     major = (cxx + cyy) / 2 + np.sqrt(((cxx - cyy) / 2) ** 2 + cxy**2)
-    length = np.sqrt(12 * major + 1)  # + 1: a one-pixel segment has length 1
-    width = area[keep] / length
-    return float(np.median(length)), float(np.median(width))
+    length = np.sqrt(12 * major + 1)
+    width = area[big] / length
+    angle = np.mod(-0.5 * np.degrees(np.arctan2(2 * cxy, cxx - cyy)), 180.0)  # y up, as above
+    streak = (length >= MIN_ELONGATION * width) & (axial_difference(angle, dominant) <= MAX_DEVIATION)
+    if not streak.any():
+        return 0.0, 0.0, 0.0
+    return float(np.median(length[streak])), float(np.median(width[streak])), float(streak.sum() * 1e4 / mask.size)
 
 
 def dark_channel(rgb: np.ndarray) -> np.ndarray:
@@ -182,7 +196,7 @@ def image_statistics(rgb: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
     std = res.std()
     angle, weight = orientation_field(res)
     dominant, concentration = _dominant_orientation(angle, weight)
-    length, width = streak_shape(bright)
+    length, width, density = streak_shape(bright, dominant)
     stats = {
         "rain_energy": float(np.sqrt((res**2).mean())),
         "rain_sparsity": float((np.sqrt(n) - np.abs(res).sum() / l2) / (np.sqrt(n) - 1)) if l2 > 0 else 0.0,
@@ -193,6 +207,7 @@ def image_statistics(rgb: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
         "orientation_concentration": concentration,
         "streak_length": length,
         "streak_width": width,
+        "streak_density": density,
         "dark_channel": float(dark_channel(rgb).mean()),
         "saturation": float(saturation(rgb).mean()),
         "contrast": float(gray.std()),

@@ -1,0 +1,15 @@
+"""Datasets (image folders, the shared catalogue) and seeded training patches."""
+
+from derain.data.catalog import CATALOG, dataset_path, is_eval_only, open_dataset, open_training_dataset
+from derain.data.folders import FolderDataset, PairedFolder, Sample, SideBySide, UnpairedFolder, split_side_by_side
+from derain.data.patches import (PatchSampler, Transform, compose, fixed_patches, jpeg, random_crop, random_flip,
+                                 random_jpeg, random_rescale)
+from derain.data.splits import check_fraction, fraction_subset, holdout_split
+from derain.data.views import Concat, View
+
+__all__ = [
+    "CATALOG", "Concat", "FolderDataset", "PairedFolder", "PatchSampler", "Sample", "SideBySide", "Transform",
+    "UnpairedFolder", "View", "check_fraction", "compose", "dataset_path", "fixed_patches", "fraction_subset",
+    "holdout_split", "is_eval_only", "jpeg", "open_dataset", "open_training_dataset", "random_crop", "random_flip",
+    "random_jpeg", "random_rescale", "split_side_by_side",
+]

@@ -1,0 +1,149 @@
+"""Seeded random patches for training: the batch of step `s` depends only on (seed, s).
+
+Nothing stateful is carried between steps, so a resumed run sees exactly the data it would have
+seen, and a run split over several processes sees the same global batch as one process (each rank
+takes every `world`-th item). Images are visited epoch by epoch in a seeded order; each item gets
+its own generator, seeded by (seed, step, slot), for its crop, flip and any stage augmentation.
+
+A transform maps a list of arrays (e.g. `[rainy, clean]`) and a generator to a new list; the same
+random choices are applied to every array of the list, so pairs stay aligned.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from derain.errors import DerainError
+
+Transform = Callable[[list[np.ndarray], np.random.Generator], list[np.ndarray]]
+
+
+class ArraySource(Protocol):
+    """What the sampler draws from: `View`, `Concat`, or any sequence of array tuples."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int) -> tuple[np.ndarray, ...]: ...
+
+
+def random_crop(size: int) -> Transform:
+    """The same `size` x `size` window from every array (reflect-padded if an image is smaller)."""
+
+    def crop(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        h, w = arrays[0].shape[:2]
+        ph, pw = max(0, size - h), max(0, size - w)
+        if ph or pw:
+            arrays = [np.pad(a, ((0, ph), (0, pw), (0, 0)), mode="reflect" if ph < h and pw < w else "edge") for a in arrays]
+            h, w = h + ph, w + pw
+        top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+        return [a[top : top + size, left : left + size] for a in arrays]
+
+    return crop
+
+
+def random_flip(vertical: bool = False) -> Transform:
+    """Mirror left-right with probability 1/2 (and upside down if `vertical`): rain stays rain."""
+
+    def flip(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        if rng.random() < 0.5:
+            arrays = [a[:, ::-1] for a in arrays]
+        if vertical and rng.random() < 0.5:
+            arrays = [a[::-1] for a in arrays]
+        return arrays
+
+    return flip
+
+
+def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
+    out = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+    return out[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def random_rescale(low: float, high: float, min_side: int = 0) -> Transform:
+    """Resize by a factor drawn in [low, high] (never below `min_side` px), so size is no cue."""
+
+    def rescale(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        h, w = arrays[0].shape[:2]
+        factor = max(float(rng.uniform(low, high)), min_side / min(h, w))
+        size = max(1, round(h * factor)), max(1, round(w * factor))
+        return [_resize(a, *size) for a in arrays] if size != (h, w) else arrays
+
+    return rescale
+
+
+def jpeg(a: np.ndarray, quality: int) -> np.ndarray:
+    """Round-trip one image through JPEG at `quality` (as 8-bit)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def random_jpeg(low: int, high: int) -> Transform:
+    """Re-compress at a quality drawn in [low, high], so compression history is no cue."""
+
+    def recompress(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        quality = int(rng.integers(low, high + 1))
+        return [jpeg(a, quality) for a in arrays]
+
+    return recompress
+
+
+def compose(*transforms: Transform) -> Transform:
+    """Apply transforms left to right with the same generator."""
+
+    def run(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        for t in transforms:
+            arrays = t(arrays, rng)
+        return arrays
+
+    return run
+
+
+class PatchSampler:
+    """Batches of transformed patches as (list of N x 3 x P x P tensors, dataset indices)."""
+
+    def __init__(self, source: ArraySource, batch_size: int, transform: Transform, seed: int) -> None:
+        if len(source) == 0:
+            raise DerainError("no training images: the pool is empty")
+        if batch_size < 1:
+            raise DerainError(f"batch size must be >= 1, got {batch_size}")
+        self.source, self.batch_size, self.transform, self.seed = source, batch_size, transform, seed
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.source))}
+        return self._perms[epoch]
+
+    def indices(self, step: int) -> list[int]:
+        """Dataset indices of the global batch of `step` (epoch-wise seeded permutations)."""
+        n = len(self.source)
+        positions = range(step * self.batch_size, (step + 1) * self.batch_size)
+        return [int(self._order(p // n)[p % n]) for p in positions]
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> tuple[list[torch.Tensor], list[int]]:
+        """This rank's share (slots rank, rank + world, ...) of the global batch of `step`."""
+        if self.batch_size % world:
+            raise DerainError(f"batch size {self.batch_size} is not divisible by the {world} processes")
+        items, chosen = [], []
+        for slot, index in list(enumerate(self.indices(step)))[rank::world]:
+            rng = np.random.default_rng([self.seed, step, slot])
+            items.append(self.transform(list(self.source[index]), rng))
+            chosen.append(index)
+        tensors = [torch.from_numpy(np.stack([np.ascontiguousarray(it[k]) for it in items])).permute(0, 3, 1, 2).float()
+                   for k in range(len(items[0]))]
+        return [t.contiguous() for t in tensors], chosen
+
+
+def fixed_patches(source: ArraySource, transform: Transform, seed: int, limit: int | None = None) -> list[list[np.ndarray]]:
+    """One deterministic transformed patch per image: a held-out set that is the same every time."""
+    count = len(source) if limit is None else min(limit, len(source))
+    return [transform(list(source[i]), np.random.default_rng([seed, 1 << 20, i])) for i in range(count)]

@@ -1,0 +1,137 @@
+"""`derain remove` end to end through a subprocess, including every bad input of issue 3."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derain.archs import create_model
+from derain.io import Picture, read_picture, write_picture
+from derain.weights import save_model
+
+from conftest import add_streaks, run_cli, scene
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    for i, ext in enumerate(["png", "jpg"]):
+        write_picture(folder / f"img{i}.{ext}", Picture(add_streaks(scene(48, 64, seed=i), seed=i)))
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def assert_one_line_error(proc, match: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("derain: error:")]
+    assert errors and any(match in line for line in errors), proc.stderr
+
+
+def test_folder_to_output_dir(images: Path, tmp_path: Path) -> None:
+    before = snapshot(images)
+    out = tmp_path / "out"
+    proc = run_cli("remove", str(images), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.jpg"]
+    assert read_picture(out / "img0.png").rgb.shape == (48, 64, 3)
+    assert snapshot(images) == before  # inputs untouched
+
+
+def test_beside_input_with_suffix_and_no_overwrite(images: Path) -> None:
+    proc = run_cli("remove", str(images / "img0.png"))
+    assert proc.returncode == 0, proc.stderr
+    result = images / "img0_derained.png"
+    first = result.read_bytes()
+    again = run_cli("remove", str(images / "img0.png"))
+    assert_one_line_error(again, "already exists")
+    assert result.read_bytes() == first
+    assert run_cli("remove", str(images / "img0.png"), "--overwrite").returncode == 0
+    # a second run over the folder does not derain its own outputs again
+    proc = run_cli("remove", str(images), "--overwrite")
+    assert proc.returncode == 0 and "derained 2 of 2" in proc.stderr
+
+
+def test_glob_and_16bit_alpha_preserved(tmp_path: Path) -> None:
+    rgb = add_streaks(scene(40, 40))
+    alpha = np.full((40, 40), 0.25, np.float32)
+    write_picture(tmp_path / "a.png", Picture(rgb, alpha, 16))
+    proc = run_cli("remove", str(tmp_path / "*.png"), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    pic = read_picture(tmp_path / "o" / "a.png")
+    assert pic.bit_depth == 16 and pic.alpha is not None and np.allclose(pic.alpha, 0.25, atol=1e-4)
+
+
+def test_bad_inputs_do_not_stop_the_batch(images: Path, tmp_path: Path) -> None:
+    (images / "empty.png").write_bytes(b"")
+    (images / "text.jpg").write_bytes(b"not an image")
+    good = images / "img0.png"
+    (images / "trunc.png").write_bytes(good.read_bytes()[:200])
+    out = tmp_path / "out"
+    proc = run_cli("remove", str(images), str(tmp_path / "missing.png"), "-o", str(out))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    for name in ("empty.png", "text.jpg", "trunc.png", "missing.png"):
+        assert name in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.jpg"]  # no partial files
+
+
+@pytest.mark.parametrize("case", ["missing", "empty_dir", "unknown_model", "wrong_arch", "bad_tile", "zero_bytes"])
+def test_fatal_errors_are_one_line(case: str, images: Path, tmp_path: Path) -> None:
+    args = [str(images / "img0.png"), "-o", str(tmp_path / "out")]
+    if case == "missing":
+        args[0] = str(tmp_path / "nope.png")
+        match = "no such file"
+    elif case == "empty_dir":
+        (tmp_path / "empty").mkdir()
+        args[0] = str(tmp_path / "empty")
+        match = "contains no images"
+    elif case == "unknown_model":
+        args += ["--model", "no_such_model"]
+        match = "unknown model"
+    elif case == "wrong_arch":
+        weights = tmp_path / "w.safetensors"
+        save_model(weights, create_model("rain_unet_s"), "prenet")
+        args += ["--model", str(weights)]
+        match = "do not fit architecture"
+    elif case == "bad_tile":
+        args += ["--tile", "huge"]
+        match = "--tile"
+    else:
+        (tmp_path / "zero.png").write_bytes(b"")
+        args[0] = str(tmp_path / "zero.png")
+        match = "empty file"
+    proc = run_cli("remove", *args)
+    assert_one_line_error(proc, match)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_dir_as_user(images: Path, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    proc = run_cli("remove", str(images / "img0.png"), "-o", str(locked))
+    assert_one_line_error(proc, "cannot write")
+
+
+def test_unwritable_output_path(images: Path, tmp_path: Path) -> None:
+    """An output 'folder' that is really a file cannot be written to, even by root."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("remove", str(images / "img0.png"), "-o", str(blocker / "sub"))
+    assert_one_line_error(proc, "cannot write")
+    assert blocker.read_text() == "x"
+
+
+def test_help_and_models_list() -> None:
+    proc = run_cli("--help")
+    assert proc.returncode == 0 and "remove" in proc.stdout
+    proc = run_cli("models")
+    assert proc.returncode == 0 and "derain_student" in proc.stdout and "prenet" in proc.stdout

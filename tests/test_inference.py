@@ -1,0 +1,71 @@
+"""The inference engine: dtype/shape preservation, alpha, and seamless tiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import derain
+from derain.errors import DerainError
+from derain.inference import Derainer, _starts
+
+from conftest import add_streaks, scene
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Derainer:
+    return derain.load_model()
+
+
+def test_tiled_output_matches_untiled(shipped: Derainer) -> None:
+    """Tiles blended over the overlap stay within 1/255 of the one-piece result."""
+    rainy = torch.from_numpy(add_streaks(scene(150, 190), seed=1).transpose(2, 0, 1).copy())
+    shipped.tile = 0
+    whole = shipped.restore(rainy)
+    shipped.tile, shipped.overlap = 96, 32
+    tiled = shipped.restore(rainy)
+    shipped.tile = "auto"
+    assert (whole - tiled).abs().max().item() <= 1 / 255
+
+
+def test_tile_origins_cover_the_axis() -> None:
+    assert _starts(100, 128, 16) == [0]
+    starts = _starts(300, 128, 32)
+    assert starts[0] == 0 and starts[-1] == 300 - 128
+    assert all(b - a <= 128 - 32 for a, b in zip(starts, starts[1:]))
+
+
+@pytest.mark.parametrize("dtype,top", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0)])
+@pytest.mark.parametrize("channels", [None, 1, 3, 4])
+def test_remove_keeps_shape_dtype_and_alpha(shipped: Derainer, dtype, top, channels) -> None:
+    rgb = add_streaks(scene(40, 52))
+    if channels is None:
+        img = rgb.mean(axis=2)
+    elif channels == 1:
+        img = rgb.mean(axis=2, keepdims=True)
+    elif channels == 3:
+        img = rgb
+    else:
+        img = np.concatenate([rgb, np.linspace(0, 1, 40 * 52).reshape(40, 52, 1)], axis=2)
+    img = (img * top).astype(dtype) if top > 1 else img.astype(dtype)
+    out = shipped.remove(img)
+    assert out.shape == img.shape and out.dtype == img.dtype
+    assert out.min() >= 0 and out.max() <= top
+    if channels == 4:
+        assert np.array_equal(out[..., 3], img[..., 3])
+
+
+def test_remove_rejects_bad_arrays(shipped: Derainer) -> None:
+    with pytest.raises(DerainError, match="expected an"):
+        shipped.remove(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(DerainError, match="unsupported image dtype"):
+        shipped.remove(np.zeros((4, 4, 3), np.int64))
+
+
+def test_bad_policy_arguments() -> None:
+    model = derain.create_model("rain_unet_s")
+    with pytest.raises(DerainError, match="twice the overlap"):
+        Derainer(model, tile=40, overlap=32)
+    with pytest.raises(DerainError, match="tile must be"):
+        Derainer(model, tile=-3)
