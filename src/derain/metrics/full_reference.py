@@ -48,8 +48,7 @@ def ssim_plane(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float
     if min(a.shape) < SSIM_WINDOW:
         raise DerainError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {a.shape[1]}x{a.shape[0]}")
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    stats = gaussian_filter(np.stack([a, b, a * a, b * b, a * b], axis=-1), SSIM_WINDOW, SSIM_SIGMA, "valid")
-    mu_a, mu_b, aa, bb, ab = np.moveaxis(stats, -1, 0)
+    mu_a, mu_b, aa, bb, ab = (gaussian_filter(p, SSIM_WINDOW, SSIM_SIGMA, "valid") for p in (a, b, a * a, b * b, a * b))
     var_a, var_b, cov = aa - mu_a**2, bb - mu_b**2, ab - mu_a * mu_b
     ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return float(ssim_map.mean())

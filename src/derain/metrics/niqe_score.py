@@ -38,23 +38,24 @@ def _to_blocks(plane: np.ndarray, size: int) -> np.ndarray:
     return plane.reshape(h // size, size, w // size, size).swapaxes(1, 2).reshape(-1, size, size)
 
 
+def _aggd_betas(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """AGGD shape and left/right scale parameters (beta = std * sqrt(Gamma(1/a) / Gamma(3/a)))."""
+    alpha, left, right = aggd_fit(x)
+    k = np.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
+    return alpha, left * k, right * k
+
+
 def block_features(blocks: np.ndarray) -> np.ndarray:
     """The 18 NIQE features of each MSCN block (n, h, w) -> (n, 18)."""
-    def betas(alpha: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = np.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
-        return left * k, right * k
-
-    alpha, left, right = aggd_fit(blocks.reshape(len(blocks), -1))
-    beta_l, beta_r = betas(alpha, left, right)
+    alpha, beta_l, beta_r = _aggd_betas(blocks.reshape(len(blocks), -1))
     feats = [alpha, (beta_l + beta_r) / 2]
     for shift in SHIFTS:
-        alpha, left, right = aggd_fit(neighbour_products(blocks, shift))
-        beta_l, beta_r = betas(alpha, left, right)
+        alpha, beta_l, beta_r = _aggd_betas(neighbour_products(blocks, shift))
         feats += [alpha, (beta_r - beta_l) * gamma_fn(2 / alpha) / gamma_fn(1 / alpha), beta_l, beta_r]
     return np.stack(feats, axis=1)
 
 
-def niqe(img: np.ndarray, channel: Channel = "gray", block: int = BLOCK) -> float:
+def niqe(img: np.ndarray, channel: Channel = "gray") -> float:
     """NIQE of an RGB image (uint8, or float in [0, 1]; quantised to 8 bit first).
 
     channel: "gray" (MATLAB `rgb2gray`, what the official code uses and what reproduces the
@@ -63,19 +64,21 @@ def niqe(img: np.ndarray, channel: Channel = "gray", block: int = BLOCK) -> floa
     if channel not in ("gray", "y"):
         raise DerainError(f"NIQE is computed on one luma plane: channel must be 'gray' or 'y', not {channel!r}")
     plane = luma(to_uint8(img), channel)[..., 0]
-    rows, cols = plane.shape[0] // block, plane.shape[1] // block
-    if rows * cols < 2:
-        raise DerainError(f"NIQE needs at least two {block}x{block} blocks, got a {plane.shape[1]}x{plane.shape[0]} image")
-    plane = plane[: rows * block, : cols * block]
+    rows, cols = plane.shape[0] // BLOCK, plane.shape[1] // BLOCK
+    if rows * cols == 0:
+        raise DerainError(f"NIQE needs an image of at least {BLOCK}x{BLOCK} pixels, got {plane.shape[1]}x{plane.shape[0]}")
+    plane = plane[: rows * BLOCK, : cols * BLOCK]
     half = imresize(plane, 0.5)
     feats = np.concatenate([
-        block_features(_to_blocks(mscn(plane, "replicate"), block)),
-        block_features(_to_blocks(mscn(half, "replicate"), block // 2)),
+        block_features(_to_blocks(mscn(plane, "replicate"), BLOCK)),
+        block_features(_to_blocks(mscn(half, "replicate"), BLOCK // 2)),
     ], axis=1)
     mu_p, cov_p = _pristine()
     complete = feats[~np.isnan(feats).any(axis=1)]
-    if len(complete) < 2:
-        raise DerainError("NIQE is undefined for this image: too few blocks with texture (flat image?)")
+    if len(complete) == 0:
+        raise DerainError("NIQE is undefined for this image: no block has texture (flat image?)")
+    # One block has no spread: its covariance is taken as zero (MATLAB's nancov would misread the row).
+    cov_d = np.cov(complete, rowvar=False) if len(complete) > 1 else np.zeros_like(cov_p)
     diff = mu_p - np.nanmean(feats, axis=0)
-    dist = diff @ np.linalg.pinv((cov_p + np.cov(complete, rowvar=False)) / 2) @ diff
+    dist = diff @ np.linalg.pinv((cov_p + cov_d) / 2) @ diff
     return float(np.sqrt(dist))
