@@ -1,0 +1,63 @@
+"""The evaluation harness on tiny paired and unpaired folders made by the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derain import metrics
+from derain.evaluation import evaluate, to_uint8
+from derain.inference import load_model
+from derain.io import Picture, read_rgb, write_picture
+
+from conftest import add_streaks, run_cli, scene
+
+
+@pytest.fixture
+def paired(tmp_path: Path) -> Path:
+    for i in range(3):
+        clean = scene(48, 64, seed=i)
+        write_picture(tmp_path / "set" / "clean" / f"{i}.png", Picture(clean))
+        write_picture(tmp_path / "set" / "rainy" / f"{i}.png", Picture(add_streaks(clean, seed=i)))
+    return tmp_path / "set"
+
+
+def test_input_baseline_matches_direct_metrics(paired: Path) -> None:
+    report = evaluate(None, str(paired), model_name="input", progress=False)
+    assert [r["image"] for r in report.rows] == ["0.png", "1.png", "2.png"]
+    for row in report.rows:
+        rainy = to_uint8(read_rgb(paired / "rainy" / row["image"]))
+        clean = to_uint8(read_rgb(paired / "clean" / row["image"]))
+        assert row["psnr_y"] == pytest.approx(metrics.psnr(rainy, clean, channel="y"))
+        assert row["ssim_y"] == pytest.approx(metrics.ssim(rainy, clean, channel="y"))
+        assert row["psnr_rgb"] == pytest.approx(metrics.psnr(rainy, clean, channel="rgb"))
+    assert report.mean["psnr_y"] == pytest.approx(np.mean([r["psnr_y"] for r in report.rows]))
+
+
+def test_report_files_and_side_by_side(paired: Path, tmp_path: Path) -> None:
+    report = evaluate(load_model(), str(paired), model_name="student", save_images=tmp_path / "img", progress=False)
+    out = report.write(tmp_path / "report")
+    data = json.loads((out / "results.json").read_text())
+    assert data["images"] == 3 and set(data["mean"]) == {"psnr_y", "ssim_y", "psnr_rgb", "seconds"}
+    assert (out / "results.csv").read_text().splitlines()[0] == "image,psnr_y,ssim_y,psnr_rgb,seconds"
+    assert "| **mean** |" in (out / "results.md").read_text()
+    assert read_rgb(tmp_path / "img" / "0.png").shape == (48, 3 * 64, 3)
+
+
+def test_unpaired_set_gets_no_reference_metrics(tmp_path: Path) -> None:
+    for i in range(2):
+        write_picture(tmp_path / "real" / f"{i}.png", Picture(add_streaks(scene(128, 128, seed=i), seed=i)))
+    report = evaluate(None, str(tmp_path / "real"), model_name="input", progress=False)
+    assert report.metrics == ("niqe", "brisque")
+    assert all(np.isfinite(r["niqe"]) and np.isfinite(r["brisque"]) for r in report.rows)
+
+
+def test_eval_cli(paired: Path, tmp_path: Path) -> None:
+    proc = run_cli("eval", "-m", "input", "-d", str(paired), "-o", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    assert "psnr_y=" in proc.stdout and (tmp_path / "r" / "results.md").is_file()
+    proc = run_cli("eval", "-m", "input", "-d", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "neither a known dataset" in proc.stderr and "Traceback" not in proc.stderr
