@@ -1,0 +1,111 @@
+"""Rendering rain onto a clean image, the established way, fast enough for on-the-fly pairs.
+
+Per streak layer: sparse seeds from a uniform noise field (density = chance a pixel seeds a
+streak, brightness varies per seed), convolved with an anti-aliased line kernel (angle, length,
+width) and, for near layers, a Gaussian defocus; overlaps are summed and clipped. The convolution
+is one FFT product on a noise field of an FFT-friendly size a little larger than the image (so
+streaks enter from outside the frame and the cost does not depend on the streak length).
+
+Composition follows the heavy-rain model of Li et al. (CVPR 2019),
+`O = T * (B (+) S * C) + (1 - T) * A`: streak layers `S` merged by screen, lit with colour `C`
+(white, or the scene's mean colour: a drop refracts light from a wide field of view), put on the
+background `B` by screen or clipped addition, then veiled by the accumulated rain (transmission
+`T`, lower towards the top of the frame where the scene is usually farther, and airlight `A`).
+Then sensor noise and an in-memory JPEG round trip.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+from scipy import fft
+
+from derain.errors import DerainError
+from derain.synth.params import RainParams, StreakLayer
+
+MIN_SEED_BRIGHTNESS = 0.25  # seeds are uniform in [this, 1]: streaks of one layer vary in brightness
+
+
+def streak_kernel(angle: float, length: float, width: float) -> np.ndarray:
+    """Anti-aliased line of `length` x `width` (FWHM) pixels, `angle` degrees from vertical.
+
+    The cross profile is a Gaussian widened by the pixel footprint and scaled so that it carries
+    `width` units of light per unit length: sub-pixel streaks come out fainter, as they would.
+    """
+    theta = math.radians(angle)
+    along_dir = (math.sin(theta), math.cos(theta))  # (x, y); y points down
+    sigma = math.sqrt((width / 2.3548) ** 2 + 1.0 / 12.0)
+    half = math.ceil(length / 2 + 3 * sigma + 1)
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
+    along = xx * along_dir[0] + yy * along_dir[1]
+    across = xx * along_dir[1] - yy * along_dir[0]
+    ends = np.clip(length / 2 + 0.5 - np.abs(along), 0.0, 1.0)
+    profile = np.exp(-0.5 * (across / sigma) ** 2) * (width / (sigma * math.sqrt(2 * math.pi)))
+    return (ends * profile).astype(np.float32)
+
+
+def _transfer(kernel: np.ndarray, shape: tuple[int, int], defocus: float) -> np.ndarray:
+    """FFT of `kernel` centred at the origin on a `shape` torus, times a Gaussian defocus."""
+    half = kernel.shape[0] // 2
+    placed = np.zeros(shape, np.float32)
+    rows = (np.arange(-half, half + 1) % shape[0])[:, None]
+    cols = (np.arange(-half, half + 1) % shape[1])[None, :]
+    np.add.at(placed, (rows, cols), kernel)  # add.at: a kernel larger than the field wraps onto itself
+    spectrum = fft.rfft2(placed)
+    if defocus > 0:
+        fy = fft.fftfreq(shape[0])[:, None]
+        fx = fft.rfftfreq(shape[1])[None, :]
+        spectrum *= np.exp(-2 * math.pi**2 * defocus**2 * (fx**2 + fy**2)).astype(np.float32)
+    return spectrum
+
+
+def render_layer(layer: StreakLayer, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """One streak layer, float32 (H, W) in [0, 1]; consumes one uniform field from `rng`."""
+    field_shape = (fft.next_fast_len(shape[0], real=True), fft.next_fast_len(shape[1], real=True))
+    noise = rng.random(field_shape, dtype=np.float32)
+    seeds = np.where(noise < layer.density, 1.0 - (1.0 - MIN_SEED_BRIGHTNESS) * noise / layer.density, 0.0).astype(np.float32)
+    kernel = streak_kernel(layer.angle, layer.length, layer.width)
+    streaks = fft.irfft2(fft.rfft2(seeds) * _transfer(kernel, field_shape, layer.defocus), s=field_shape)
+    return np.clip(streaks[: shape[0], : shape[1]] * layer.intensity, 0.0, 1.0).astype(np.float32)
+
+
+def rain_layer(params: RainParams, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """All streak layers merged by screen: float32 (H, W) in [0, 1]."""
+    keep = np.ones(shape, np.float32)
+    for layer in params.layers:
+        keep *= 1.0 - render_layer(layer, shape, rng)
+    return 1.0 - keep
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def render(image: np.ndarray, params: RainParams, rng: np.random.Generator) -> np.ndarray:
+    """Rainy version of `image` (float (H, W, 3) in [0, 1]); deterministic given `rng`'s state.
+
+    `rng` provides only the noise fields (one per layer, then the sensor noise); every other
+    number comes from `params`. The input is not modified.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise DerainError(f"render needs an (H, W, 3) image, got shape {image.shape}")
+    clean = np.clip(image, 0.0, 1.0).astype(np.float32).transpose(2, 0, 1).copy()  # (3, H, W): fast broadcasting
+    h, w = clean.shape[1:]
+    colour = (1.0 - params.scene_gain) + params.scene_gain * clean.reshape(3, -1).mean(axis=1)
+    rain = rain_layer(params, (h, w), rng)[None] * colour.astype(np.float32)[:, None, None]
+    out = 1.0 - (1.0 - clean) * (1.0 - rain) if params.blend == "screen" else np.minimum(clean + rain, 1.0)
+    if params.transmission < 1.0 or params.veil_gradient > 0.0:
+        depth = 1.0 - np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]  # 1 at the top (far)
+        t = params.transmission * (1.0 - params.veil_gradient * depth)
+        out = t * out + (1.0 - t) * params.airlight
+    if params.noise_sigma > 0:
+        out += params.noise_sigma * rng.standard_normal(out.shape, dtype=np.float32)
+    out = np.clip(out, 0.0, 1.0).transpose(1, 2, 0)
+    return _jpeg(out, params.jpeg_quality) if params.jpeg_quality else np.ascontiguousarray(out, dtype=np.float32)
