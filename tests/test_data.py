@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from conftest import add_streaks, scene
-from derain.data import (Concat, PairedFolder, PatchSampler, SideBySide, UnpairedFolder, View, compose, fixed_patches,
-                         fraction_subset, holdout_split, open_dataset, open_training_dataset, random_crop, random_flip,
-                         random_jpeg, random_rescale)
+from derain.data import (Concat, PairedFolder, PatchSampler, ScatterConfig, SideBySide, UnpairedFolder, View, compose,
+                         degrade, fixed_patches, fraction_subset, holdout_split, open_dataset, open_training_dataset,
+                         random_crop, random_flip, random_jpeg, random_scaled_crop, scatter)
 from derain.errors import DerainError
 
 
@@ -74,7 +74,8 @@ def test_open_dataset_by_path_and_errors(paired: Path, tmp_path: Path) -> None:
 
 def test_catalogue_names_and_leakage_guard(paired: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "root"
-    paired.rename(root / "rain100l_test") if root.mkdir() is None else None
+    root.mkdir()
+    paired.rename(root / "rain100l_test")
     save(root / "real_rainy" / "sirr147" / "r.png", scene(16, 16))
     monkeypatch.setenv("DERAIN_DATA", str(root))
     assert len(open_dataset("rain100l_test")) == 3 and open_dataset("rain100l_test").paired
@@ -142,9 +143,10 @@ def test_cache_is_exact_and_small_images_are_padded(paired: Path) -> None:
 def test_anti_shortcut_transforms_keep_range(tmp_path: Path) -> None:
     img = scene(50, 70)
     rng = np.random.default_rng(0)
-    small = random_rescale(0.5, 0.5)([img], rng)[0]
-    assert small.shape == (25, 35, 3) and 0 <= small.min() and small.max() <= 1
-    assert random_rescale(0.1, 0.1, min_side=20)([img], rng)[0].shape[0] == 20
+    small = random_scaled_crop(20, 0.5, 0.5)([img], rng)[0]  # a 40 px window shrunk to 20 px
+    assert small.shape == (20, 20, 3) and 0 <= small.min() and small.max() <= 1
+    assert small.std() < img[:40, :40].std() + 0.05
+    assert random_scaled_crop(20, 0.1, 0.1)([img], rng)[0].shape == (20, 20, 3)  # window capped at the image
     coded = random_jpeg(30, 30)([img], rng)[0]
     assert coded.shape == img.shape and 0.001 < np.abs(coded - img).mean() < 0.05
 
@@ -155,3 +157,21 @@ def test_concat_and_fixed_patches(paired: Path) -> None:
     a = fixed_patches(both, random_crop(8), seed=0)
     b = fixed_patches(both, random_crop(8), seed=0)
     assert len(a) == 6 and all((x[0] == y[0]).all() for x, y in zip(a, b))
+
+
+def test_scattering_blurs_veils_and_is_seeded() -> None:
+    img = scene(64, 64)
+    img[::4] = 0.0  # fine stripes: what the blur must soften
+    veil = ScatterConfig(blur_sigma=(1.5, 1.5), defocus_prob=0.0, transmission=(0.5, 0.5), airlight=(1.0, 1.0),
+                         airlight_tint=0.0, noise=(0.0, 0.0))
+    out = degrade(img, np.random.default_rng(0), veil)
+    assert out.dtype == np.float32 and out.shape == img.shape
+    assert out.min() >= 0.5 - 1e-6  # D = 0.5 * blurred + 0.5 * white airlight
+    np.testing.assert_allclose(out.mean(), 0.5 * img.mean() + 0.5, atol=0.01)
+    assert np.abs(np.diff(out, axis=0)).mean() < 0.5 * 0.5 * np.abs(np.diff(img, axis=0)).mean()
+    a, b = (degrade(img, np.random.default_rng(3), ScatterConfig()) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    untouched, target = scatter(ScatterConfig(), prob=0.0)([img], np.random.default_rng(0))
+    np.testing.assert_array_equal(untouched, img)
+    np.testing.assert_array_equal(target, img)

@@ -62,7 +62,8 @@ class PairedFolder(FolderDataset):
         rainy_names, clean_names = {p.name for p in rainy}, {p.name for p in clean}
         if rainy_names != clean_names:
             only_r, only_c = sorted(rainy_names - clean_names), sorted(clean_names - rainy_names)
-            raise DerainError(f"{root}: rainy/ and clean/ file names differ (only in rainy: {only_r[:3]}, only in clean: {only_c[:3]})")
+            raise DerainError(f"{root}: rainy/ and clean/ file names differ "
+                              f"(only in rainy: {only_r[:3]}, only in clean: {only_c[:3]})")
         super().__init__(rainy, [p.name for p in rainy])
         self.clean_files = clean
 

@@ -3,7 +3,7 @@
 Nothing stateful is carried between steps, so a resumed run sees exactly the data it would have
 seen, and a run split over several processes sees the same global batch as one process (each rank
 takes every `world`-th item). Images are visited epoch by epoch in a seeded order; each item gets
-its own generator, seeded by (seed, step, slot), for its crop, flip and any stage augmentation.
+its own generator, seeded by (seed, stream, step, slot), for its crop, flip and any stage augmentation.
 
 A transform maps a list of arrays (e.g. `[rainy, clean]`) and a generator to a new list; the same
 random choices are applied to every array of the list, so pairs stay aligned.
@@ -12,7 +12,7 @@ random choices are applied to every array of the list, so pairs stay aligned.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -65,16 +65,20 @@ def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
     return out[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 
-def random_rescale(low: float, high: float, min_side: int = 0) -> Transform:
-    """Resize by a factor drawn in [low, high] (never below `min_side` px), so size is no cue."""
+def random_scaled_crop(size: int, low: float, high: float) -> Transform:
+    """A `size` x `size` patch of a window `size / factor` px wide, factor drawn in [low, high].
 
-    def rescale(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    Equivalent to rescaling the whole image by `factor` and cropping (capped at the image's short
+    side), at the cost of resizing one window: content scale and resolution stop being a cue.
+    """
+
+    def scaled_crop(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         h, w = arrays[0].shape[:2]
-        factor = max(float(rng.uniform(low, high)), min_side / min(h, w))
-        size = max(1, round(h * factor)), max(1, round(w * factor))
-        return [_resize(a, *size) for a in arrays] if size != (h, w) else arrays
+        window = min(h, w, max(1, round(size / float(rng.uniform(low, high)))))
+        arrays = random_crop(window)(arrays, rng)
+        return [_resize(a, size, size) for a in arrays] if window != size else arrays
 
-    return rescale
+    return scaled_crop
 
 
 def jpeg(a: np.ndarray, quality: int) -> np.ndarray:
@@ -110,17 +114,18 @@ def compose(*transforms: Transform) -> Transform:
 class PatchSampler:
     """Batches of transformed patches as (list of N x 3 x P x P tensors, dataset indices)."""
 
-    def __init__(self, source: ArraySource, batch_size: int, transform: Transform, seed: int) -> None:
+    def __init__(self, source: ArraySource, batch_size: int, transform: Transform, seed: int, stream: int = 0) -> None:
         if len(source) == 0:
             raise DerainError("no training images: the pool is empty")
         if batch_size < 1:
             raise DerainError(f"batch size must be >= 1, got {batch_size}")
-        self.source, self.batch_size, self.transform, self.seed = source, batch_size, transform, seed
+        self.source, self.batch_size, self.transform = source, batch_size, transform
+        self.seed = [seed, stream]  # `stream` separates samplers sharing a run seed (e.g. one per class)
         self._perms: dict[int, np.ndarray] = {}
 
     def _order(self, epoch: int) -> np.ndarray:
         if epoch not in self._perms:
-            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.source))}
+            self._perms = {epoch: np.random.default_rng([*self.seed, epoch]).permutation(len(self.source))}
         return self._perms[epoch]
 
     def indices(self, step: int) -> list[int]:
@@ -135,15 +140,24 @@ class PatchSampler:
             raise DerainError(f"batch size {self.batch_size} is not divisible by the {world} processes")
         items, chosen = [], []
         for slot, index in list(enumerate(self.indices(step)))[rank::world]:
-            rng = np.random.default_rng([self.seed, step, slot])
+            rng = np.random.default_rng([*self.seed, step, slot])
             items.append(self.transform(list(self.source[index]), rng))
             chosen.append(index)
-        tensors = [torch.from_numpy(np.stack([np.ascontiguousarray(it[k]) for it in items])).permute(0, 3, 1, 2).float()
-                   for k in range(len(items[0]))]
-        return [t.contiguous() for t in tensors], chosen
+        return stack(items), chosen
 
 
-def fixed_patches(source: ArraySource, transform: Transform, seed: int, limit: int | None = None) -> list[list[np.ndarray]]:
-    """One deterministic transformed patch per image: a held-out set that is the same every time."""
+def fixed_patches(source: ArraySource, transform: Transform, seed: int, limit: int | None = None,
+                  per_image: int = 1) -> list[list[np.ndarray]]:
+    """`per_image` deterministic transformed patches of each of the first `limit` images (image-major).
+
+    A held-out set that is identical at every validation and in every process.
+    """
     count = len(source) if limit is None else min(limit, len(source))
-    return [transform(list(source[i]), np.random.default_rng([seed, 1 << 20, i])) for i in range(count)]
+    return [transform(list(source[i]), np.random.default_rng([seed, 1 << 20, i, k]))
+            for i in range(count) for k in range(per_image)]
+
+
+def stack(items: list[list[np.ndarray]]) -> list[torch.Tensor]:
+    """Patches (list of per-item array lists) as one (N, 3, P, P) float tensor per role."""
+    return [torch.from_numpy(np.stack([np.ascontiguousarray(it[k]) for it in items])).permute(0, 3, 1, 2).float().contiguous()
+            for k in range(len(items[0]))]

@@ -9,14 +9,17 @@ re-decoding large JPEGs every step costs as much as the training step itself on 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 
+from derain.data.catalog import open_training_dataset
 from derain.data.folders import FolderDataset
 from derain.errors import DerainError
 
 DEFAULT_CACHE_BYTES = 2 << 30
+ROLES = ("rainy", "clean")
 
 
 class View:
@@ -76,6 +79,31 @@ class Concat:
         k = int(np.searchsorted(self.offsets, i, side="right")) - 1
         return list(self.views.values())[k][i - int(self.offsets[k])]
 
+    def subset(self, positions: Sequence[int]) -> Concat:
+        """The concatenation restricted to `positions`, view by view (empty views dropped)."""
+        chosen = sorted(positions)
+        parts = {}
+        for k, (label, view) in enumerate(self.views.items()):
+            lo, hi = int(self.offsets[k]), int(self.offsets[k + 1])
+            local = [p - lo for p in chosen if lo <= p < hi]
+            if local:
+                parts[label] = view.subset(local)
+        return Concat(parts)
+
     def source(self, i: int) -> str:
         """Label of the view image `i` comes from (e.g. to attach a class label)."""
         return list(self.views)[int(np.searchsorted(self.offsets, i, side="right")) - 1]
+
+
+def open_view(spec: str, root: str | os.PathLike[str] | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES) -> View:
+    """A training pool from `NAME` or `NAME:ROLE` (`rain800_train:clean` = the clean halves).
+
+    NAME is a catalogue name or a folder; evaluation-only sets are refused. Without a role, a
+    paired set gives `(rainy, clean)` pairs and an unpaired one its images.
+    """
+    name, colon, role = spec.rpartition(":")
+    if not colon or role not in ROLES:
+        name, role = spec, ""
+    dataset = open_training_dataset(name, root)
+    roles = (role,) if role else (("rainy", "clean") if dataset.paired else ("rainy",))
+    return View(dataset, roles, cache_bytes=cache_bytes)

@@ -1,0 +1,70 @@
+"""Training checkpoints: plain tensors and primitives, written atomically, read without pickle code.
+
+A checkpoint holds the stage, architecture and resolved config it belongs to, the step reached,
+the trainable weights (network and adapters), the optimizer state and the RNG state. It is
+replaced in one `os.replace`, so a run killed at any moment keeps the previous one intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from derain.errors import DerainError
+
+CHECKPOINT = "checkpoint.pt"
+FORMAT = 1
+
+
+def checkpoint_path(ref: str | os.PathLike[str]) -> Path:
+    """A checkpoint file, or the one inside a run directory."""
+    path = Path(ref)
+    return path / CHECKPOINT if path.is_dir() else path
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write `state` to `path` through a temporary file and an atomic rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"format": FORMAT, **state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def load_checkpoint(ref: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint (tensors and plain containers only); one-line error otherwise."""
+    path = checkpoint_path(ref)
+    if not path.is_file():
+        raise DerainError(f"{path}: no checkpoint there (run that stage first, or give the run directory)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file for the user
+        raise DerainError(f"{path}: not a derain training checkpoint ({type(exc).__name__})") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise DerainError(f"{path}: not a derain training checkpoint (expected format {FORMAT})")
+    state["path"] = str(path)
+    return state
+
+
+def load_finished(ref: str | os.PathLike[str], stage: str, arch: str | None = None) -> dict[str, Any]:
+    """The finished checkpoint of `stage` (and `arch`, if given) at `ref`, or a one-line error."""
+    state = load_checkpoint(ref)
+    where = state["path"]
+    if state["stage"] != stage:
+        raise DerainError(f"{where}: is a {state['stage']!r} checkpoint, expected {stage!r}")
+    if arch is not None and state["arch"] != arch:
+        raise DerainError(f"{where}: holds architecture {state['arch']!r}, this stage trains {arch!r}")
+    if not state["done"]:
+        raise DerainError(f"{where}: that run stopped at step {state['step']} of {state['steps']}; finish it with --resume")
+    return state
+
+
+def submodule_state(state: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    """The weights of one submodule (e.g. `net.`) of a checkpoint's trainable module."""
+    return {k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)}

@@ -1,0 +1,135 @@
+"""`derain train <stage>`: one subcommand per stage, plus `all` for the whole chain.
+
+Every subcommand takes a profile (`--profile tiny|full`) or a YAML file (`--config`), writes into
+`runs/<stage>-<profile>[-f<fraction>][-s<seed>]/` unless `--out` says otherwise, and continues a
+killed run with `--resume`. Run it under `torchrun --nproc-per-node N -m derain train ...` for
+several processes (gloo on CPU, NCCL on GPU).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+# OpenMP threads that spin while waiting make training 6-20x slower as soon as other processes
+# share the cores (measured on a 2-core machine); passive waiting costs little when it is quiet.
+# It only takes effect if set before torch is first imported, which this module does not do.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from derain.training.config import PROFILES  # noqa: E402
+
+_COMMON = [
+    click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True, help="Shipped config to use."),
+    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config instead of a profile."),
+    click.option("--seed", type=int, help="Override the config's seed."),
+    click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<stage>-<profile>...)."),
+    click.option("--resume", is_flag=True, help="Continue the run in the run directory from its checkpoint."),
+    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+    click.option("--data-root", type=click.Path(file_okay=False), help="Data root (default $DERAIN_DATA or ../shared/data)."),
+    click.option("--stop-at", type=int, help="Checkpoint and stop after this step (continue later with --resume)."),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+    click.option("--threads", type=int, help="CPU threads per process (default: torch's; 1 on a busy machine)."),
+]
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_COMMON):
+        fn = option(fn)
+    return fn
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+
+
+def _run(stage: str, profile: str, config_path: str | None, seed: int | None, out: str | None, resume: bool,
+         device: str, data_root: str | None, stop_at: int | None, quiet: bool, threads: int | None, **overrides: Any) -> None:
+    from derain.training.run import run_stage
+
+    _set_threads(threads)
+    given = {k: None if v == "none" else v for k, v in {"seed": seed, **overrides}.items() if v is not None}
+    summary = run_stage(stage, config_path or profile, given, out, resume, device, data_root, stop_at, progress=not quiet)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 reports
+    if summary.get("done"):
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items())
+        click.echo(f"{stage}: {summary['steps']} steps in {summary['seconds']:.1f} s -> {summary['run_dir']}"
+                   + (f" ({metrics})" if metrics else ""))
+    else:
+        click.echo(f"{stage}: stopped at step {summary['step']} of {summary['steps']} -> {summary['run_dir']} "
+                   "(--resume to continue)")
+
+
+@click.group()
+def train() -> None:
+    """Train the teachers, distil the student, fine-tune it (task transfer), or the baselines."""
+
+
+@train.command("teacher-recognition")
+@_common
+def teacher_recognition(**kw: Any) -> None:
+    """Teacher A: classify real rainy vs real rain-free crops."""
+    _run("teacher-recognition", **kw)
+
+
+@train.command("teacher-reconstruction")
+@_common
+def teacher_reconstruction(**kw: Any) -> None:
+    """Teacher B: restore real images degraded by rain scattering (blur + veil + noise)."""
+    _run("teacher-reconstruction", **kw)
+
+
+@train.command()
+@_common
+@click.option("--teacher-recognition", help="Run directory or checkpoint of teacher A ('none': without A).")
+@click.option("--teacher-reconstruction", help="Run directory or checkpoint of teacher B ('none': without B).")
+def distill(**kw: Any) -> None:
+    """Distil both teachers into the compact student, on real images."""
+    _run("distill", **kw)
+
+
+@train.command()
+@_common
+@click.option("--fraction", type=float, help="Share of the paired pool to train on, in (0, 1].")
+@click.option("--init", help="Run directory or checkpoint of the distilled student.")
+@click.option("--distill-weight", type=float, help="Weight of the feature anchor to the distilled student (0: off).")
+def finetune(**kw: Any) -> None:
+    """Fine-tune the distilled student on a seeded fraction of the synthetic pairs."""
+    _run("finetune", **kw)
+
+
+@train.command()
+@_common
+@click.option("--fraction", type=float, help="Share of the paired pool to train on, in (0, 1].")
+@click.option("--arch", help="Architecture to train (default from the config: rain_unet_s; e.g. prenet).")
+def supervised(**kw: Any) -> None:
+    """Ablation: the same network trained from scratch on the same pairs and budget."""
+    _run("supervised", **kw)
+
+
+@train.command("all")
+@click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True, help="Profile of every stage.")
+@click.option("--fraction", type=float, help="Share of the paired pool for finetune and supervised.")
+@click.option("--seed", type=int, help="Override every stage's seed.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
+              help="Folder of the run directories.")
+@click.option("--resume", is_flag=True, help="Keep finished stages, continue an interrupted one.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Data root (default $DERAIN_DATA or ../shared/data).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--threads", type=int, help="CPU threads per process (default: torch's; 1 on a busy machine).")
+def all_stages(profile: str, fraction: float | None, seed: int | None, out: str, resume: bool, device: str,
+               data_root: str | None, quiet: bool, threads: int | None) -> None:
+    """The whole chain (teachers, distillation, fine-tuning, supervised baseline), then a table."""
+    from derain.training.chain import run_all
+
+    _set_threads(threads)
+    result = run_all(profile, fraction, seed, out, resume, device, data_root, progress=not quiet)
+    if "table" in result:
+        click.echo(result["table"], nl=False)

@@ -1,0 +1,115 @@
+"""Stage 3: distil both teachers into the compact student, on real photos (METHOD.md section 4).
+
+Inputs: patches of the real rainy and rain-free training pools (half each, the teachers' split),
+randomly cropped and mirrored, and degraded by the scattering model with probability
+`degrade_prob` (else left as they are). The student and both frozen teachers see the same input.
+The loss sums, per teacher, the normalised L2 between the student's features at 1/2, 1/4, 1/8
+(through 1x1 adapters) and the teacher's at the same scales, and the L1 between the student's
+output and teacher B's restoration. Adapters are trained with the student and then discarded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from derain.archs import create_model
+from derain.data import compose, random_crop, random_flip, scatter
+from derain.errors import DerainError
+from derain.training.checkpoint import load_finished, submodule_state
+from derain.training.config import DistillConfig
+from derain.training.loop import Stage
+from derain.training.losses import Adapters, normalised_l2, psnr
+from derain.training.pools import Balanced, describe, held_out, open_pool
+from derain.training.rundir import RunDir
+from derain.weights import save_model
+
+
+def load_teacher(ref: str, stage: str) -> tuple[nn.Module, str]:
+    """A finished teacher's network, frozen and in eval mode, and its checkpoint path."""
+    state = load_finished(ref, stage)
+    net = create_model(state["arch"])
+    net.load_state_dict(submodule_state(state, "net."))
+    return net.requires_grad_(False).eval(), state["path"]
+
+
+def feature_widths(net: nn.Module) -> list[int]:
+    """Channels of the three feature maps (from a probe forward)."""
+    with torch.no_grad():
+        return [f.shape[1] for f in net.forward_features(torch.zeros(1, 3, 16, 16))[1]]
+
+
+class DistillModule(nn.Module):
+    """Student + adapters (trained) and the frozen teachers."""
+
+    def __init__(self, net: nn.Module, teachers: dict[str, nn.Module], output_weight: float, feature_weight: float) -> None:
+        super().__init__()
+        self.net = net
+        self.teachers = nn.ModuleDict(teachers)
+        widths = feature_widths(net)
+        self.adapters = nn.ModuleDict({k: Adapters(widths, feature_widths(t)) for k, t in teachers.items()})
+        self.output_weight, self.feature_weight = output_weight, feature_weight
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out, feats = self.net.forward_features(x)
+        parts = {}
+        for key, teacher in self.teachers.items():
+            with torch.no_grad():
+                target_out, target_feats = teacher.forward_features(x)
+            parts[f"feat_{key}"] = self.feature_weight * normalised_l2(self.adapters[key](feats), target_feats)
+            if key == "b":
+                parts["out_b"] = self.output_weight * F.l1_loss(out, target_out.clamp(0, 1))
+        return sum(parts.values()), parts
+
+    def train(self, mode: bool = True) -> DistillModule:
+        super().train(mode)
+        self.teachers.eval()
+        return self
+
+
+class DistillStage(Stage):
+    """Teachers A and/or B -> the student."""
+
+    name = "distill"
+
+    def __init__(self, cfg: DistillConfig, root: str | None = None) -> None:
+        super().__init__(cfg)
+        net = create_model(cfg.arch)
+        if not hasattr(net, "forward_features"):
+            raise DerainError(f"distill needs a student with features (e.g. rain_unet_s), not {cfg.arch!r}")
+        teachers, self.teacher_paths = {}, {}
+        for key, ref, stage in (("a", cfg.teacher_recognition, "teacher-recognition"),
+                                ("b", cfg.teacher_reconstruction, "teacher-reconstruction")):
+            if ref is not None:
+                teachers[key], self.teacher_paths[stage] = load_teacher(ref, stage)
+        self.module = DistillModule(net, teachers, cfg.output_weight, cfg.feature_weight)
+        self.uses_all_parameters = "b" in teachers  # without teacher B nothing trains the decoder
+        self.pools = {"rainy": open_pool(cfg.rainy, cfg, root), "clean": open_pool(cfg.clean, cfg, root)}
+        transform = compose(random_crop(cfg.patch), random_flip(), scatter(cfg.scatter, cfg.degrade_prob))
+        self.sampler = Balanced(self.pools["rainy"], self.pools["clean"], cfg.batch_size, transform, cfg.seed)
+        self.val = held_out(self.pools, compose(random_crop(2 * cfg.patch), scatter(cfg.scatter, cfg.degrade_prob)),
+                            cfg.seed, cfg.val_images)
+
+    def batch(self, step: int, rank: int, world: int) -> list[torch.Tensor]:
+        return self.sampler.batch(step, rank, world)[0][:1]  # the (maybe scattered) input only
+
+    def validate(self, device: torch.device) -> dict[str, float]:
+        x = torch.cat([v[0] for v in self.val.values()]).to(device)
+        loss, parts = self.module(x)
+        metrics = {"val_loss": float(loss), **{f"val_{k}": float(v) for k, v in parts.items()}}
+        if "b" in self.module.teachers:
+            metrics["val_psnr_to_b"] = psnr(self.module.net(x), self.module.teachers["b"](x))
+        return metrics
+
+    def provenance(self) -> dict[str, Any]:
+        return {**describe(self.pools), "teachers": self.teacher_paths}
+
+    def export(self, run: RunDir, summary: dict[str, Any]) -> None:
+        meta = {"stage": self.name, "profile": summary["profile"], "training_data": {
+                    "real_rainy": self.cfg.rainy, "real_clean": self.cfg.clean, "names": "data.json"},
+                "teachers": self.teacher_paths, "seed": self.cfg.seed, "steps": self.cfg.steps,
+                "metrics": summary["metrics"]}
+        save_model(run.path / "model.safetensors", self.module.net, self.cfg.arch, meta)

@@ -1,0 +1,122 @@
+"""Stages 4 and 5: fine-tuning the distilled student, and the supervised-from-scratch ablation.
+
+Both train on the same seeded fraction of the paired synthetic pool, with the same loss and
+budget; they differ only in the starting weights (the distilled student vs random) and in the
+optional regulariser that keeps fine-tuned features near the distilled ones ("anchor"), so the
+real-data priors learnt by distillation are not forgotten.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from derain.archs import create_model
+from derain.data import (Concat, PatchSampler, View, compose, fixed_patches, fraction_subset, open_view, random_crop,
+                         random_flip, stack)
+from derain.errors import DerainError
+from derain.training.checkpoint import load_finished, submodule_state
+from derain.training.config import PairedConfig
+from derain.training.loop import Stage
+from derain.training.losses import normalised_l2, psnr, restoration_loss
+from derain.training.rundir import RunDir
+from derain.weights import save_model
+
+
+def restore(net: nn.Module, rainy: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """Unclamped output (so the loss keeps its gradient at 0 and 1) and features, if the net has them."""
+    if hasattr(net, "forward_features"):
+        return net.forward_features(rainy)
+    return net(rainy), None
+
+
+class PairedModule(nn.Module):
+    """L1 + (1 - SSIM) to the clean image, plus the optional feature anchor."""
+
+    def __init__(self, net: nn.Module, ssim_weight: float, anchor: nn.Module | None, anchor_weight: float) -> None:
+        super().__init__()
+        self.net, self.ssim_weight, self.anchor_weight = net, ssim_weight, anchor_weight
+        self.anchor = anchor.requires_grad_(False).eval() if anchor is not None else None
+
+    def forward(self, rainy: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out, feats = restore(self.net, rainy)
+        loss, parts = restoration_loss(out, clean, self.ssim_weight)
+        if self.anchor is not None:
+            with torch.no_grad():
+                reference = self.anchor.forward_features(rainy)[1]
+            parts["anchor"] = normalised_l2(feats, reference)
+            loss = loss + self.anchor_weight * parts["anchor"]
+        return loss, parts
+
+    def train(self, mode: bool = True) -> PairedModule:
+        super().train(mode)
+        if self.anchor is not None:
+            self.anchor.eval()
+        return self
+
+
+class PairedStage(Stage):
+    """`finetune` (from a distill checkpoint) or `supervised` (from scratch) on a fraction of pairs."""
+
+    def __init__(self, name: str, cfg: PairedConfig, root: str | None = None) -> None:
+        super().__init__(cfg)
+        self.name = name
+        if name == "finetune" and cfg.init is None:
+            raise DerainError("finetune starts from the distilled student: set init (--init RUN_DIR_OR_CHECKPOINT)")
+        if name == "supervised" and (cfg.init is not None or cfg.distill_weight > 0):
+            raise DerainError("supervised trains from scratch: init must be empty and distill_weight 0")
+        net = create_model(cfg.arch)
+        anchor = None
+        self.init_from = None
+        if cfg.init is not None:
+            state = load_finished(cfg.init, "distill", cfg.arch)
+            net.load_state_dict(submodule_state(state, "net."))
+            self.init_from = state["path"]
+            if cfg.distill_weight > 0:
+                anchor = copy.deepcopy(net)
+        if cfg.distill_weight > 0 and not hasattr(net, "forward_features"):
+            raise DerainError(f"distill_weight needs an architecture with features; {cfg.arch!r} has none")
+        self.module = PairedModule(net, cfg.ssim_weight, anchor, cfg.distill_weight)
+
+        pool = Concat({spec: self._pairs(spec, cfg, root) for spec in cfg.pairs})
+        names = pool.names
+        drawn = fraction_subset(names, cfg.fraction, cfg.seed)
+        chosen = drawn[: cfg.max_images or None]
+        rest = sorted(set(range(len(pool))) - set(drawn))
+        held = sorted(np.random.default_rng(cfg.seed).permutation(rest)[: cfg.val_images].tolist()) if rest else []
+        self.pool_size, self.train_names, self.val_names = len(pool), [names[i] for i in chosen], [names[i] for i in held]
+        crops = compose(random_crop(cfg.patch), random_flip())
+        self.sampler = PatchSampler(pool.subset(chosen), cfg.batch_size, crops, cfg.seed)
+        self.val = stack(fixed_patches(pool.subset(held), random_crop(2 * cfg.patch), cfg.seed)) if held else []
+
+    @staticmethod
+    def _pairs(spec: str, cfg: PairedConfig, root: str | None) -> View:
+        view = open_view(spec, root, cache_bytes=cfg.cache_mb << 20)
+        if view.roles != ("rainy", "clean"):
+            raise DerainError(f"pairs entry {spec!r} is not a paired set (need rainy + clean images)")
+        return view
+
+    def batch(self, step: int, rank: int, world: int) -> list[torch.Tensor]:
+        return self.sampler.batch(step, rank, world)[0]
+
+    def validate(self, device: torch.device) -> dict[str, float]:
+        if not self.val:
+            return {}
+        rainy, clean = (t.to(device) for t in self.val)
+        return {"val_psnr": psnr(self.module.net(rainy), clean), "val_psnr_input": psnr(rainy, clean)}
+
+    def provenance(self) -> dict[str, Any]:
+        return {"pairs": self.cfg.pairs, "pool_size": self.pool_size, "fraction": self.cfg.fraction, "seed": self.cfg.seed,
+                "init": self.init_from, "train": self.train_names, "val": self.val_names}
+
+    def export(self, run: RunDir, summary: dict[str, Any]) -> None:
+        meta = {"stage": self.name, "profile": summary["profile"], "training_data": {
+                    "pairs": self.cfg.pairs, "pool_size": self.pool_size, "train_pairs": len(self.train_names),
+                    "names": "data.json"},
+                "fraction": self.cfg.fraction, "seed": self.cfg.seed, "steps": self.cfg.steps, "init": self.init_from,
+                "metrics": summary["metrics"]}
+        save_model(run.path / "model.safetensors", self.module.net, self.cfg.arch, meta)

@@ -1,0 +1,180 @@
+"""Training pipeline on a fake data root the tests build: the tiny chain, resume, DDP, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from conftest import add_streaks, run_cli, scene
+from derain.archs import create_model
+from derain.errors import DerainError
+from derain.training import load_config, run_all, run_stage
+from derain.training.config import profile_path
+
+pytestmark = pytest.mark.slow
+
+
+def _png(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)).save(path)
+
+
+def _streaky(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    clean = scene(48, 64, seed=seed)
+    return clean, add_streaks(clean, seed=seed, density=0.08)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalogue's layout with a handful of small synthetic images per set."""
+    root = tmp_path_factory.mktemp("data")
+    for i in range(8):
+        clean, rainy = _streaky(100 + i)
+        _png(root / "rain800_train/concat" / f"{i}.png", np.concatenate([clean, rainy], axis=1))
+        _png(root / "real_rainy/sirr147" / f"{i}.png", _streaky(200 + i)[1])
+        _png(root / "clean/bsds500/test" / f"{i}.png", scene(48, 64, seed=300 + i))
+    for i in range(2):
+        _png(root / "clean/kodak24" / f"{i}.png", scene(48, 64, seed=400 + i))
+        _png(root / "real_rainy/udgnet43" / f"{i}.png", _streaky(500 + i)[1])
+        clean, rainy = _streaky(600 + i)
+        _png(root / "rain100l_test/clean" / f"{i}.png", clean)
+        _png(root / "rain100l_test/rainy" / f"{i}.png", rainy)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)  # 2 shared cores: one thread per process is faster and fair
+
+
+def _losses(run: Path) -> list[float]:
+    return [r["loss"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if r["kind"] == "train"]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def test_tiny_chain_learns_and_beats_the_input(data_root: Path, tmp_path: Path) -> None:
+    result = run_all("tiny", fraction=0.5, out=tmp_path, data_root=str(data_root), progress=False)
+    for name, summary in result["stages"].items():
+        run = Path(summary["run_dir"])
+        losses = _losses(run)
+        assert np.mean(losses[-2:]) < np.mean(losses[:2]), f"{name}: loss did not fall {losses}"
+        for artefact in ("config.yaml", "checkpoint.pt", "log.csv", "curves.png", "data.json", "summary.json"):
+            assert (run / artefact).is_file(), f"{name}: {artefact} missing"
+    model_json = json.loads((tmp_path / "finetune-tiny-f0.5/model.json").read_text())
+    assert model_json["arch"] == "rain_unet_s" and model_json["stage"] == "finetune" and model_json["fraction"] == 0.5
+    assert (tmp_path / "results-tiny.md").read_text().count("|") > 20
+
+    from derain.weights import load_model
+
+    student = load_model(tmp_path / "finetune-tiny-f0.5/model.safetensors")[0]
+    held = [_streaky(900 + i) for i in range(4)]  # scenes the chain never saw
+    rainy = torch.from_numpy(np.stack([r for _, r in held])).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        out = student(rainy).permute(0, 2, 3, 1).numpy()
+    gain = np.mean([_psnr(o, c) - _psnr(r, c) for o, (c, r) in zip(out, held)])
+    assert gain > 1.0, f"student gains only {gain:.2f} dB over the rainy input"
+
+
+def _tiny(stage: str, tmp_path: Path, **changes: object) -> Path:
+    """A copy of the shipped tiny config of `stage` with `changes`, as a YAML file."""
+    cfg = {**yaml.safe_load(profile_path(stage, "tiny").read_text()), **changes}
+    path = tmp_path / f"{stage}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_resume_continues_exactly(data_root: Path, tmp_path: Path) -> None:
+    config = _tiny("supervised", tmp_path, steps=12, checkpoint_every=4, log_every=2)
+    root = str(data_root)
+    run_stage("supervised", config, out=tmp_path / "whole", data_root=root, progress=False)
+    run_stage("supervised", config, out=tmp_path / "split", data_root=root, progress=False, stop_at=6)
+    assert torch.load(tmp_path / "split/checkpoint.pt", weights_only=True)["step"] == 6
+    run_stage("supervised", config, out=tmp_path / "split", data_root=root, progress=False, resume=True)
+    whole = torch.load(tmp_path / "whole/checkpoint.pt", weights_only=True)
+    split = torch.load(tmp_path / "split/checkpoint.pt", weights_only=True)
+    assert split["done"] and split["step"] == 12
+    for key, value in whole["model"].items():
+        torch.testing.assert_close(split["model"][key], value, rtol=0, atol=1e-6)
+    assert _losses(tmp_path / "split") == pytest.approx(_losses(tmp_path / "whole"), abs=1e-6)
+    assert load_config("supervised", tmp_path / "split/config.yaml") == load_config("supervised", config)
+
+
+def test_two_process_gloo_matches_one_process(data_root: Path, tmp_path: Path) -> None:
+    config = _tiny("supervised", tmp_path, steps=6, checkpoint_every=6, log_every=3, warmup=0)
+    env = {**os.environ, "DERAIN_DATA": str(data_root), "OMP_NUM_THREADS": "1"}
+    args = ["train", "supervised", "--config", str(config), "--quiet", "--device", "cpu"]
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "derain", *args, "--out", str(tmp_path / "ddp")], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    run_stage("supervised", config, out=tmp_path / "one", data_root=str(data_root), progress=False)
+    one, two = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=True)["model"] for d in ("one", "ddp"))
+    torch.manual_seed(0)
+    init = {f"net.{k}": v for k, v in create_model("rain_unet_s").state_dict().items()}  # what both started from
+    moved = torch.cat([(one[k] - init[k]).abs().flatten() for k in one]).mean()
+    apart = torch.cat([(one[k] - two[k]).abs().flatten() for k in one]).mean()
+    assert apart < 0.01 * moved, (apart, moved)  # summation order only: far below what training changed
+    assert _losses(tmp_path / "ddp") == pytest.approx(_losses(tmp_path / "one"), rel=1e-4)
+
+
+def test_config_validation() -> None:
+    assert load_config("finetune", "full").fraction == 0.1
+    with pytest.raises(DerainError, match="unknown key"):
+        load_config("supervised", "tiny", {"lerning_rate": 1.0})
+    with pytest.raises(DerainError, match="steps must be int"):
+        load_config("supervised", "tiny", {"steps": "many"})
+    with pytest.raises(DerainError, match=r"\(0, 1\]"):
+        load_config("supervised", "tiny", {"fraction": 1.5})
+    with pytest.raises(DerainError, match="must have 2 items"):
+        load_config("teacher-recognition", "tiny", {"rescale": [0.5]})
+    with pytest.raises(DerainError, match="unknown profile"):
+        load_config("distill", "huge")
+
+
+def test_bad_input_fails_before_any_work(data_root: Path, tmp_path: Path) -> None:
+    root = str(data_root)
+    config = _tiny("supervised", tmp_path, steps=4, checkpoint_every=4)
+    run_stage("supervised", config, out=tmp_path / "done", data_root=root, progress=False)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "done").iterdir()}
+    with pytest.raises(DerainError, match="already holds a run"):
+        run_stage("supervised", config, out=tmp_path / "done", data_root=root, progress=False)
+    with pytest.raises(DerainError, match=r"config changed since the run started \(lr\)"):
+        run_stage("supervised", config, {"lr": 0.1}, out=tmp_path / "done", data_root=root, resume=True, progress=False)
+    with pytest.raises(DerainError, match="is a 'supervised' checkpoint, expected 'distill'"):
+        run_stage("finetune", "tiny", {"init": str(tmp_path / "done")}, out=tmp_path / "ft", data_root=root, progress=False)
+    with pytest.raises(DerainError, match="evaluation-only"):
+        run_stage("supervised", config, {"pairs": ["rain100l_test"]}, out=tmp_path / "leak", data_root=root, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "done").iterdir()} == before
+    assert not (tmp_path / "ft").exists() and not (tmp_path / "leak").exists()
+
+    with pytest.raises(DerainError, match="does not exist"):
+        run_stage("supervised", config, out=tmp_path / "nodata", data_root=str(tmp_path / "nowhere"), progress=False)
+    empty = tmp_path / "empty_root"
+    (empty / "rain800_train" / "concat").mkdir(parents=True)
+    with pytest.raises(DerainError, match="contains no images"):
+        run_stage("supervised", config, out=tmp_path / "nodata", data_root=str(empty), progress=False)
+    assert not (tmp_path / "nodata").exists()
+
+    proc = run_cli("train", "supervised", "--fraction", "0", "--out", str(tmp_path / "cli"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "fraction must be in (0, 1]" in proc.stderr and not (tmp_path / "cli").exists()
+
+
+def test_student_is_small_relative_to_the_teachers() -> None:
+    count = {n: sum(p.numel() for p in create_model(n).parameters()) for n in ("rain_unet_s", "rain_unet_l", "rain_classifier")}
+    assert count["rain_unet_s"] <= 500_000
+    assert 4 * count["rain_unet_s"] <= count["rain_unet_l"] + count["rain_classifier"]
+    logit, feats = create_model("rain_classifier").forward_features(torch.rand(2, 3, 40, 40))
+    assert logit.shape == (2,) and [f.shape[-1] for f in feats] == [20, 10, 5]
