@@ -55,3 +55,9 @@ def test_student_budget() -> None:
 def test_unknown_architecture() -> None:
     with pytest.raises(DerainError, match="unknown architecture"):
         create_model("nope")
+
+
+def test_untrained_rain_unet_is_identity() -> None:
+    x = torch.rand(1, 3, 30, 44)
+    for name in ("rain_unet_s", "rain_unet_l"):
+        assert torch.equal(create_model(name).eval()(x), x)

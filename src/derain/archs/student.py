@@ -32,6 +32,10 @@ class RainUNet(nn.Module):
         self.up1 = _upsample(w2, w1)
         self.dec1 = ResBlock(w1)
         self.head = nn.Sequential(nn.Conv2d(w1, 12, 3, 1, 1), nn.PixelShuffle(2))
+        # Predict no rain at initialisation: the untrained network is the identity, so every
+        # training stage starts from "output = input" instead of from noise.
+        nn.init.zeros_(self.head[0].weight)
+        nn.init.zeros_(self.head[0].bias)
 
     def forward_features(self, rainy: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Return the (unclamped) restored image and the encoder features at 1/2, 1/4, 1/8."""
