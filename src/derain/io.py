@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import png
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from derain.atomic import atomic_write
 from derain.errors import DerainError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -172,21 +172,11 @@ def write_picture(path: str | os.PathLike[str], pic: Picture, overwrite: bool = 
         raise DerainError(f"{target}: already exists (use --overwrite to replace it)")
     if target.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DerainError(f"{target}: unsupported output format {target.suffix!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
-    folder = target.parent if str(target.parent) else Path(".")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=folder)
-    except OSError as exc:
-        raise DerainError(f"{target}: cannot write here ({exc.strerror or exc})") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        _encode(tmp, target, pic, quality, png_level)
-        os.replace(tmp, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda tmp: _encode(tmp, target, pic, quality, png_level), suffix=target.suffix)
     except OSError as exc:
         raise DerainError(f"{target}: cannot write ({exc.strerror or exc})") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_rgb(path: str | os.PathLike[str], rgb: np.ndarray, overwrite: bool = False, png_level: int = 6) -> None:

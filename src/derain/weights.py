@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from torch import nn
 
 import derain
 from derain.archs import create_model
+from derain.atomic import atomic_write, atomic_write_text
 from derain.errors import DerainError
 from derain.paths import peers_root
 
@@ -46,15 +46,8 @@ def save_model(path: str | os.PathLike[str], model: nn.Module, arch: str, meta: 
     doc = {"arch": arch, "arch_kwargs": arch_kwargs or {}, "derain_version": derain.__version__, **(meta or {})}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    for target, write in ((path, lambda p: save_file(tensors, str(p), metadata={"derain": json.dumps(doc)})),
-                          (path.with_suffix(".json"), lambda p: Path(p).write_text(json.dumps(doc, indent=2) + "\n"))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+    atomic_write(path, lambda p: save_file(tensors, str(p), metadata={"derain": json.dumps(doc)}))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(doc, indent=2) + "\n")
     return doc
 
 

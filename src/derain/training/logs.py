@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from derain.atomic import atomic_write  # noqa: E402
 
 
 class RunLog:
@@ -54,7 +54,7 @@ class RunLog:
         val = [r for r in records if r["kind"] == "val"]
         if train:
             keys = list(dict.fromkeys(k for r in train for k in r if k != "kind"))
-            _atomic(self.csv, lambda p: _write_csv(p, keys, train))
+            atomic_write(self.csv, lambda p: _write_csv(p, keys, train))
         if not plot:
             return
         fig, axes = plt.subplots(1, 2 if val else 1, figsize=(10 if val else 5, 3.5), squeeze=False)
@@ -68,7 +68,7 @@ class RunLog:
             axes[0, 1].set(xlabel="step", title="held-out")
             axes[0, 1].legend(fontsize=7)
         fig.tight_layout()
-        _atomic(self.png, lambda p: fig.savefig(p, dpi=100, format="png"))
+        atomic_write(self.png, lambda p: fig.savefig(p, dpi=100, format="png"))
         plt.close(fig)
 
 
@@ -78,12 +78,3 @@ def _write_csv(path: str, keys: list[str], rows: list[dict[str, Any]]) -> None:
         writer.writeheader()
         writer.writerows(rows)
 
-
-def _atomic(target: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

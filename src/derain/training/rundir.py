@@ -9,12 +9,11 @@ only ever continued (`--resume`, with the identical config), never overwritten.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from derain.atomic import atomic_write_text
 from derain.errors import DerainError
 from derain.training.checkpoint import CHECKPOINT, load_checkpoint
 
@@ -39,15 +38,7 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> Path:
         """Write `name` inside the run atomically."""
-        target = self.path / name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.path)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return target
+        return atomic_write_text(self.path / name, text)
 
     def write_json(self, name: str, doc: Any) -> Path:
         return self.write_text(name, json.dumps(doc, indent=2) + "\n")
