@@ -227,7 +227,7 @@ def test_pair_seed_is_stable_and_distinct() -> None:
 
 @pytest.mark.parametrize("preset, k, layers, mean, std", [
     ("medium", 0, 2, 0.56053, 0.22016),
-    ("real", 1, 3, 0.63037, 0.18222),  # with sensor noise and JPEG
+    ("real", 1, 3, 0.55439, 0.21775),  # with sensor noise and JPEG
 ])
 def test_render_is_pinned(preset: str, k: int, layers: int, mean: float, std: float) -> None:
     """Guards the rendering pipeline against silent changes (numbers from this implementation)."""

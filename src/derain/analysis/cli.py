@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from derain.errors import DerainError
 
@@ -28,7 +29,7 @@ def analyze(set_specs: tuple[str, ...], out: Path, reference: str | None, size: 
     """
     from derain import __version__
     from derain.analysis.report import check_destination, write_report
-    from derain.analysis.sets import parse_set
+    from derain.analysis.sets import parse_set, select_files
     from derain.analysis.study import compare_sets, measure_set
     from derain.paths import data_root
 
@@ -40,10 +41,12 @@ def analyze(set_specs: tuple[str, ...], out: Path, reference: str | None, size: 
     if reference is not None and reference not in names:
         raise DerainError(f"--reference {reference!r} is not one of the sets ({', '.join(names)})")
     check_destination(out, overwrite)
+    files = [select_files(s, max_per_set, seed) for s in image_sets]  # an empty set fails before any work
 
     results = []
-    for image_set in image_sets:
-        result = measure_set(image_set, size, seed, max_per_set)
+    for image_set, paths in zip(image_sets, files):
+        with tqdm(total=len(paths), desc=image_set.name, unit="img", leave=False, disable=None) as bar:
+            result = measure_set(image_set, paths, size, seed, bar.update)
         for file, why in sorted(image_set.skipped.items()):
             click.echo(f"derain: warning: {image_set.name}: skipped {file}: {why}", err=True)
         click.echo(f"{image_set.name}: {len(result.files)} of {result.listed} images analysed", err=True)
@@ -55,6 +58,4 @@ def analyze(set_specs: tuple[str, ...], out: Path, reference: str | None, size: 
     except DerainError:
         root = "(none found)"
     provenance = {"command": "derain " + shlex.join(sys.argv[1:]), "derain version": __version__, "data root": root}
-    if max_per_set is not None:
-        provenance["max per set"] = str(max_per_set)
     click.echo(f"report: {write_report(study, out, provenance, reference, overwrite)}")

@@ -23,17 +23,21 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_histograms(study: Study, path: Path) -> None:
-    """One panel per statistic, a normalised step histogram per set on shared bins."""
+def plot_histograms(study: Study, path: Path, reference: str | None = None) -> None:
+    """One panel per statistic, a normalised step histogram per set on shared bins.
+
+    The reference set, if any, is drawn as a filled grey area so the others read against it.
+    """
     cols = 4
     rows = -(-len(STAT_NAMES) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows))
     pooled = np.vstack([r.values for r in study.sets])
     for j, (name, ax) in enumerate(zip(STAT_NAMES, axes.flat)):
         low, high = np.percentile(pooled[:, j], [1, 99])
-        bins = np.linspace(low, high if high > low else low + 1, 31)
+        bins = np.linspace(low, high if high > low else low + 1, 21)
         for r in study.sets:
-            ax.hist(np.clip(r.values[:, j], bins[0], bins[-1]), bins=bins, density=True, histtype="step", linewidth=1.4, label=r.name)
+            style = {"histtype": "stepfilled", "color": "0.8"} if r.name == reference else {"histtype": "step", "linewidth": 1.3}
+            ax.hist(np.clip(r.values[:, j], bins[0], bins[-1]), bins=bins, density=True, label=r.name, **style)
         ax.set_title(name, fontsize=10)
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
@@ -75,7 +79,7 @@ def plot_distance_matrices(study: Study, path: Path) -> None:
         ("Frechet distance", matrix(lambda p: p.frechet)),
         ("classifier accuracy", matrix(lambda p: p.domain.accuracy if p.domain else np.nan)),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(3.2 * 3 + 1.2, 0.45 * n + 2.2))
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.6))
     for ax, (title, mat) in zip(axes, panels):
         im = ax.imshow(mat, cmap="viridis")
         ax.set_title(title, fontsize=9)
@@ -84,6 +88,7 @@ def plot_distance_matrices(study: Study, path: Path) -> None:
         for i in range(n):
             for j in range(n):
                 if i != j and np.isfinite(mat[i, j]):
-                    ax.text(j, i, f"{mat[i, j]:.2g}", ha="center", va="center", fontsize=6, color="white")
+                    light = mat[i, j] > np.nanmean(mat)  # viridis is light at the top
+                    ax.text(j, i, f"{mat[i, j]:.2g}", ha="center", va="center", fontsize=6, color="black" if light else "white")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
     _save(fig, path)

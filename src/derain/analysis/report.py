@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from derain.analysis.stats import ORIENTATION_BINS, STATISTICS
+from derain.analysis.stats import ORIENTATION_BINS, RAIN_LAYER, STATISTICS
 from derain.analysis.study import STAT_NAMES, PairDistance, Study
 from derain.errors import DerainError
 
@@ -52,12 +52,15 @@ def _reference_section(study: Study, reference: str) -> list[str]:
         "Sorted from closest to farthest by the mean standardised Wasserstein distance.",
         "",
     ]
-    rows = [[n, _fmt(study.pair(n, reference).wasserstein_mean), _fmt(study.pair(n, reference).frechet), _fmt(study.pair(n, reference).mmd2), _accuracy(study.pair(n, reference))] for n in others]
-    lines += _table(["set", "mean Wasserstein", "Frechet", "MMD²", "classifier accuracy [95% CI]"], rows)
+    pairs = {n: study.pair(n, reference) for n in others}
+    rows = [[n, _fmt(p.wasserstein_mean), _fmt(p.wasserstein_rain), _fmt(p.wasserstein_picture), _fmt(p.frechet), _fmt(p.mmd2), _accuracy(p)] for n, p in pairs.items()]
+    header = ["set", "mean Wasserstein", "rain-layer stats", "picture stats", "Frechet", "MMD²", "classifier accuracy [95% CI]"]
+    lines += _table(header, rows)
+    lines += [f"Rain-layer statistics: {', '.join(RAIN_LAYER)}; picture statistics: the others.", ""]
     lines += [f"Per statistic (Wasserstein distance to `{reference}` in standard deviations; closest set in bold):", ""]
     rows = []
     for j, stat in enumerate(STAT_NAMES):
-        dists = [study.pair(n, reference).wasserstein[j] for n in others]
+        dists = [pairs[n].wasserstein[j] for n in others]
         best = int(np.argmin(dists))
         rows.append([stat, *(f"**{_fmt(d)}**" if i == best else _fmt(d) for i, d in enumerate(dists))])
     return lines + _table(["statistic", *others], rows)
@@ -86,7 +89,8 @@ def render_markdown(study: Study, provenance: dict[str, str], reference: str | N
         quartiles = [np.percentile(r.values[:, j], [50, 25, 75]) for r in study.sets]
         rows.append([stat, *(f"{_fmt(q[0])} [{_fmt(q[1])}, {_fmt(q[2])}]" for q in quartiles)])
     lines += _table(["statistic", *names], rows)
-    lines += ["![histograms](histograms.png)", "", "![orientation](orientation.png)", ""]
+    shaded = f" (`{reference}` shaded grey)" if reference else ""
+    lines += [f"Histograms of every statistic per set{shaded}, and each set's mean orientation histogram:", "", "![histograms](histograms.png)", "", "![orientation](orientation.png)", ""]
 
     if len(names) > 1:
         lines += [
@@ -98,6 +102,9 @@ def render_markdown(study: Study, provenance: dict[str, str], reference: str | N
             "Mean over statistics of the per-statistic Wasserstein-1 distance:",
             "",
             *_matrix(study, lambda p: _fmt(p.wasserstein_mean)),
+            "The same, over the rain-layer statistics only:",
+            "",
+            *_matrix(study, lambda p: _fmt(p.wasserstein_rain)),
             "Frechet distance between Gaussian fits of the statistic vectors:",
             "",
             *_matrix(study, lambda p: _fmt(p.frechet)),
@@ -116,7 +123,7 @@ def render_markdown(study: Study, provenance: dict[str, str], reference: str | N
 
     lines += ["## Statistics", "", "Computed on the working image; intensities in [0, 1], lengths in working-scale pixels.", ""]
     lines += _table(["statistic", "meaning"], [[k, v] for k, v in STATISTICS.items()])
-    lines += ["Every per-image value is in `statistics.csv` (orientation histograms in `orientation.csv`), every distance in `distances.csv`.", ""]
+    lines += ["Every per-image value is in `statistics.csv`, every distance in `distances.csv`, each set's mean orientation histogram in `orientation.csv`.", ""]
 
     skipped = [(r.name, f, why) for r in study.sets for f, why in sorted(r.image_set.skipped.items())]
     if skipped:
@@ -130,18 +137,19 @@ def _write_csvs(study: Study, folder: Path) -> None:
         out = csv.writer(fh)
         out.writerow(["set", "file", *STAT_NAMES])
         for r in study.sets:
-            out.writerows([r.name, f, *(f"{v:.6g}" for v in row)] for f, row in zip(r.files, r.values))
-    with open(folder / "orientation.csv", "w", newline="") as fh:
+            out.writerows([r.name, f, *(f"{v:.5g}" for v in row)] for f, row in zip(r.files, r.values))
+    with open(folder / "orientation.csv", "w", newline="") as fh:  # per set: per image would be most of the report's size
         out = csv.writer(fh)
-        out.writerow(["set", "file", *(f"deg_{k * 180 // ORIENTATION_BINS}" for k in range(ORIENTATION_BINS))])
-        for r in study.sets:
-            out.writerows([r.name, f, *(f"{v:.5f}" for v in row)] for f, row in zip(r.files, r.orientation))
+        out.writerow(["set", *(f"deg_{k * 180 // ORIENTATION_BINS}" for k in range(ORIENTATION_BINS))])
+        out.writerows([r.name, *(f"{v:.5f}" for v in r.orientation.mean(axis=0))] for r in study.sets)
     with open(folder / "distances.csv", "w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["set_a", "set_b", "measure", "value", "ci_low", "ci_high"])
         for (a, b), p in study.pairs.items():
             out.writerows([a, b, f"wasserstein:{s}", f"{v:.6g}", "", ""] for s, v in zip(STAT_NAMES, p.wasserstein))
             out.writerow([a, b, "wasserstein_mean", f"{p.wasserstein_mean:.6g}", "", ""])
+            out.writerow([a, b, "wasserstein_rain", f"{p.wasserstein_rain:.6g}", "", ""])
+            out.writerow([a, b, "wasserstein_picture", f"{p.wasserstein_picture:.6g}", "", ""])
             out.writerow([a, b, "frechet", f"{p.frechet:.6g}", "", ""])
             out.writerow([a, b, "mmd2", f"{p.mmd2:.6g}", "", ""])
             if p.domain:
@@ -170,16 +178,21 @@ def write_report(study: Study, out: Path, provenance: dict[str, str], reference:
     try:
         (tmp / REPORT_NAME).write_text(render_markdown(study, provenance, reference) + "\n")
         _write_csvs(study, tmp)
-        plots.plot_histograms(study, tmp / "histograms.png")
+        plots.plot_histograms(study, tmp / "histograms.png", reference)
         plots.plot_orientation(study, tmp / "orientation.png")
         if len(study.sets) > 1:
             plots.plot_distance_matrices(study, tmp / "distances.png")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        if out.exists():
+        if out.exists():  # swap: the old report stays whole until the new one is in place
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
             os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                os.replace(old / out.name, out)
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
     except OSError as exc:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 
 from derain.analysis.distances import DomainAccuracy, domain_accuracy, frechet, median_bandwidth, mmd2, wasserstein
-from derain.analysis.sets import ImageSet, iter_working_images, select_files
-from derain.analysis.stats import STATISTICS, image_statistics
+from derain.analysis.sets import ImageSet, iter_working_images
+from derain.analysis.stats import RAIN_LAYER, STATISTICS, image_statistics
 from derain.errors import DerainError
 
 STAT_NAMES = list(STATISTICS)
+RAIN_MASK = np.array([k in RAIN_LAYER for k in STAT_NAMES])  # columns of the rain-layer statistics
 
 
 @dataclass
@@ -22,9 +24,9 @@ class SetResult:
 
     image_set: ImageSet
     listed: int  # image files considered (after --max-per-set)
-    files: list[str] = field(default_factory=list)
-    values: np.ndarray = field(default_factory=lambda: np.empty((0, len(STAT_NAMES))))
-    orientation: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    files: list[str]
+    values: np.ndarray  # (images, statistics), columns in STAT_NAMES order
+    orientation: np.ndarray  # (images, ORIENTATION_BINS)
 
     @property
     def name(self) -> str:
@@ -44,9 +46,21 @@ class PairDistance:
     def wasserstein_mean(self) -> float:
         return float(self.wasserstein.mean())
 
+    @property
+    def wasserstein_rain(self) -> float:
+        """Mean over the rain-layer statistics only."""
+        return float(self.wasserstein[RAIN_MASK].mean())
+
+    @property
+    def wasserstein_picture(self) -> float:
+        """Mean over the whole-picture statistics (veil, colour, noise, blur)."""
+        return float(self.wasserstein[~RAIN_MASK].mean())
+
 
 @dataclass
 class Study:
+    """Everything the report shows: per-set results and every pairwise distance."""
+
     sets: list[SetResult]
     scale: np.ndarray  # std of each statistic over every image of the study
     bandwidth: float  # MMD kernel bandwidth, in scaled units
@@ -60,22 +74,19 @@ class Study:
         return self.pairs[(a, b)] if (a, b) in self.pairs else self.pairs[(b, a)]
 
 
-def measure_set(image_set: ImageSet, size: int, seed: int, max_count: int | None, progress: Callable[[int], None] | None = None) -> SetResult:
-    """Statistics of every readable image of `image_set`; an empty result is a `DerainError`."""
-    paths = select_files(image_set, max_count, seed)
-    result = SetResult(image_set, len(paths))
-    rows, hists = [], []
+def measure_set(image_set: ImageSet, paths: list[Path], size: int, seed: int, progress: Callable[[int], None] | None = None) -> SetResult:
+    """Statistics of the readable images among `paths`; none readable is a `DerainError`."""
+    files, rows, hists = [], [], []
     for path, image in iter_working_images(image_set, paths, size, seed):
         stats, hist = image_statistics(image)
-        result.files.append(path.name)
+        files.append(path.name)
         rows.append([stats[k] for k in STAT_NAMES])
         hists.append(hist)
         if progress:
             progress(1)
     if not rows:
         raise DerainError(f"set {image_set.name!r}: none of the {len(paths)} images in {image_set.folder} could be analysed (unreadable or smaller than {size} px)")
-    result.values, result.orientation = np.array(rows), np.array(hists)
-    return result
+    return SetResult(image_set, len(paths), files, np.array(rows), np.array(hists))
 
 
 def compare_sets(results: list[SetResult], size: int, seed: int, folds: int) -> Study:
