@@ -1,0 +1,41 @@
+"""Copy a trained derainer into the package's model zoo, with its evaluation scores in the metadata.
+
+    python experiments/ship_model.py runs/finetune-full-f0.1 --name derain_student \
+        --eval docs/eval/ttl_student_f0.1-rain100l_test --eval docs/eval/ttl_student_f0.1-udgnet43 \
+        --description "Task-transfer student ..."
+
+The weights are re-saved through `derain.weights.save_model`, so the metadata travels inside the
+safetensors header (and in the readable JSON beside it); nothing is edited by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from derain.weights import ZOO, load_model, save_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, help="training run holding model.safetensors")
+    parser.add_argument("--name", default="derain_student")
+    parser.add_argument("--eval", action="append", default=[], type=Path, help="a `derain eval` output folder")
+    parser.add_argument("--description", required=True)
+    args = parser.parse_args()
+    model, meta = load_model(args.run_dir / "model.safetensors")
+    scores = {}
+    for folder in args.eval:
+        result = json.loads((folder / "results.json").read_text())
+        scores[result["dataset"]] = {k: round(v, 4) for k, v in result["mean"].items() if k != "seconds"}
+    meta.pop("arch_kwargs", None)
+    arch = meta.pop("arch")
+    meta.pop("derain_version", None)
+    meta |= {"description": args.description, "run_dir": str(args.run_dir), "scores": scores}
+    doc = save_model(ZOO / f"{args.name}.safetensors", model, arch, meta)
+    print(json.dumps(doc, indent=2))
+
+
+if __name__ == "__main__":
+    main()
