@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from derain import metrics
-from derain.evaluation import evaluate, to_uint8
+from derain.evaluation import evaluate
 from derain.inference import load_model
 from derain.io import Picture, read_rgb, write_picture
+from derain.metrics.color import to_uint8
 
 from conftest import add_streaks, run_cli, scene
 

@@ -69,3 +69,15 @@ def test_bad_policy_arguments() -> None:
         Derainer(model, tile=40, overlap=32)
     with pytest.raises(DerainError, match="tile must be"):
         Derainer(model, tile=-3)
+
+
+def test_overlap_is_checked_against_the_automatic_tile() -> None:
+    with pytest.raises(DerainError, match="twice the overlap"):
+        Derainer(derain.create_model("rain_unet_s"), tile="auto", overlap=400)
+
+
+def test_unknown_device_is_a_clear_error() -> None:
+    with pytest.raises(DerainError, match="device"):
+        Derainer(derain.create_model("rain_unet_s"), device="gpu")
+    with pytest.raises(DerainError, match="device"):
+        Derainer(derain.create_model("rain_unet_s"), device="cuda:7")

@@ -127,3 +127,16 @@ def test_list_images_filters_and_sorts(tmp_path) -> None:
     for name in ["b.png", "a.JPG", ".hidden.png", "notes.txt"]:
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png"]
+
+
+def test_lzw_and_planar_tiff(tmp_path) -> None:
+    """LZW needs a codec tifffile lacks here (Pillow reads it); planar 16-bit keeps channels last."""
+    import tifffile
+
+    a = (scene(20, 30) * 255).round().astype(np.uint8)
+    Image.fromarray(a).save(tmp_path / "lzw.tif", compression="tiff_lzw")
+    assert np.array_equal((read_picture(tmp_path / "lzw.tif").rgb * 255).round(), a)
+    b = (scene(20, 30) * 65535).round().astype(np.uint16)
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(b, -1, 0), photometric="rgb", planarconfig="separate")
+    pic = read_picture(tmp_path / "planar.tif")
+    assert pic.bit_depth == 16 and np.array_equal((pic.rgb * 65535).round(), b)

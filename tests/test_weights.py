@@ -68,3 +68,16 @@ def test_shipped_default_model_has_metadata() -> None:
     model, meta = load_model("derain_student")
     for key in ("arch", "training_data", "description", "derain_version"):
         assert key in meta, key
+
+
+def test_metadata_without_architecture(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "m.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"derain": "[1, 2]"})
+    with pytest.raises(DerainError, match="no valid derain metadata"):
+        load_model(path)
+    other = tmp_path / "m.bin"
+    other.write_bytes(b"x")
+    with pytest.raises(DerainError, match="unknown weight file type"):
+        load_model(other)

@@ -52,15 +52,19 @@ class Derainer:
                  tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise DerainError("--device cuda requested but no CUDA GPU is available")
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as exc:
+            raise DerainError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from exc
+        if self.device.type == "cuda" and (not torch.cuda.is_available() or (self.device.index or 0) >= torch.cuda.device_count()):
+            raise DerainError(f"device {device!r} requested but no such CUDA GPU is available")
         if tile != "auto" and (not isinstance(tile, int) or tile < 0):
             raise DerainError(f"tile must be 'auto', 0 (no tiling) or a positive size, got {tile!r}")
-        if isinstance(tile, int) and 0 < tile <= 2 * overlap:
-            raise DerainError(f"tile ({tile}) must be larger than twice the overlap ({overlap})")
         if overlap < 0:
             raise DerainError(f"overlap must be >= 0, got {overlap}")
-        self.device = torch.device(device)
+        size = AUTO_TILE if tile == "auto" else tile
+        if size and size <= 2 * overlap:
+            raise DerainError(f"tile ({size}) must be larger than twice the overlap ({overlap})")
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self.meta = meta or {}
         self.tile, self.overlap, self.bf16 = tile, overlap, bf16
@@ -123,6 +127,15 @@ class Derainer:
         if scale > 1:
             return np.round(out * scale).astype(arr.dtype)
         return out.astype(arr.dtype)
+
+
+def parse_tile(text: str) -> int | str:
+    """The `--tile` option: 'auto' or a non-negative number of pixels."""
+    if text == "auto":
+        return text
+    if not text.isdigit():
+        raise DerainError(f"--tile must be a number of pixels, 0 or 'auto', got {text!r}")
+    return int(text)
 
 
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "cpu", tile: int | str = "auto",

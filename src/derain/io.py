@@ -1,6 +1,7 @@
 """Image reading and writing that keeps what a photographer cares about.
 
-* EXIF orientation is applied on read, so the pixels are the way the photo is shown.
+* EXIF orientation is applied on read (formats decoded by Pillow: JPEG, 8-bit PNG, WebP), so the
+  pixels are the way the photo is shown.
 * 8- and 16-bit PNG/TIFF, JPEG, BMP and WebP; grayscale and RGBA (alpha is carried separately and
   written back untouched). Pillow cannot hold 16-bit colour, so 16-bit PNG goes through pypng and
   TIFF through tifffile.
@@ -68,12 +69,19 @@ def _read_png16(path: Path) -> Picture:
     return _from_channels(arr, 65535.0, 16)
 
 
-def _read_tiff(path: Path) -> Picture:
+def _read_tiff(path: Path) -> Picture | None:
+    """16-bit-capable TIFF reading; None when the file needs a codec tifffile lacks (Pillow then reads it)."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
-        height, width = page.shape[:2]
-        _check_size(width, height, path)
-        arr = page.asarray()
+        _check_size(page.imagewidth, page.imagelength, path)
+        try:
+            arr = page.asarray()
+        except ValueError as exc:
+            if "imagecodecs" in str(exc):  # e.g. LZW or JPEG compression
+                return None
+            raise
+        if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and arr.ndim == 3:
+            arr = np.moveaxis(arr, 0, -1)
     if arr.dtype == np.uint16:
         return _from_channels(arr, 65535.0, 16)
     if arr.dtype == np.uint8:
@@ -97,8 +105,8 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
     if path.stat().st_size == 0:
         raise DerainError(f"{path}: empty file (0 bytes)")
     try:
-        if path.suffix.lower() in _TIFF:
-            return _read_tiff(path)
+        if path.suffix.lower() in _TIFF and (pic := _read_tiff(path)) is not None:
+            return pic
         if path.suffix.lower() == ".png" and _png_bit_depth(path) == 16:
             return _read_png16(path)
         with Image.open(path) as im:
@@ -147,7 +155,8 @@ def _encode(path: Path, target: Path, pic: Picture, quality: int, png_level: int
             tifffile.imwrite(path, data, photometric=photometric, planarconfig="contig", **extra)
     elif ext == ".png" and depth == 16:
         h, w, c = data.shape
-        png.Writer(w, h, greyscale=c <= 2, alpha=c in (2, 4), bitdepth=16).write(path.open("wb"), data.reshape(h, w * c))
+        with path.open("wb") as fh:
+            png.Writer(w, h, greyscale=c <= 2, alpha=c in (2, 4), bitdepth=16).write(fh, data.reshape(h, w * c))
     else:
         mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
         im = Image.fromarray(data[..., 0] if mode == "L" else data, mode=mode)

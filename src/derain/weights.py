@@ -51,16 +51,29 @@ def save_model(path: str | os.PathLike[str], model: nn.Module, arch: str, meta: 
     return doc
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """The derain document in a safetensors header (read without loading the tensors)."""
     try:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise DerainError(f"{path}: not a valid safetensors weight file ({exc})") from exc
+    try:
+        meta = json.loads(header["derain"])
+        if not isinstance(meta, dict) or not isinstance(meta.get("arch"), str):
+            raise ValueError("no architecture name")
+    except (KeyError, ValueError) as exc:
+        raise DerainError(f"{path}: safetensors file has no valid derain metadata (which architecture is it?)") from exc
+    return meta
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    meta = _read_metadata(path)
+    try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise DerainError(f"{path}: not a valid safetensors weight file ({exc})") from exc
-    if "derain" not in header:
-        raise DerainError(f"{path}: safetensors file has no derain metadata (which architecture is it?)")
-    return tensors, json.loads(header["derain"])
+    return tensors, meta
 
 
 def _read_pth(path: Path, arch: str | None, arch_kwargs: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -104,8 +117,10 @@ def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, arch: str |
         state, meta = _read_safetensors(path)
         if arch is not None and arch != meta["arch"]:
             raise DerainError(f"{path}: holds a {meta['arch']!r} model, not {arch!r}")
-    else:
+    elif path.suffix in (".pth", ".pt"):
         state, meta = _read_pth(path, arch, kwargs)
+    else:
+        raise DerainError(f"{path}: unknown weight file type; expected .safetensors (or a .pth/.pt state dict)")
     model = create_model(meta["arch"], **meta.get("arch_kwargs", {}))
     try:
         model.load_state_dict(state, strict=True)
@@ -124,5 +139,5 @@ def model_info(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
     """Metadata of a shipped or saved model, without building it."""
     path, arch, kwargs = resolve(name_or_path)
     if path.suffix == ".safetensors":
-        return _read_safetensors(path)[1]
+        return _read_metadata(path)
     return {"arch": arch, "arch_kwargs": kwargs, "source": path.name}

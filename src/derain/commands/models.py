@@ -7,6 +7,7 @@ import json
 import click
 
 from derain.archs import create_model, list_models
+from derain.archs.complexity import count_params
 from derain.weights import PEERS, model_info, shipped_models
 
 
@@ -26,5 +27,5 @@ def models(as_json: bool) -> None:
         click.echo(f"  {name:20s} {arch:14s} {rel}")
     click.echo("Architectures:")
     for arch in list_models():
-        params = sum(p.numel() for p in create_model(arch).parameters())
+        params = count_params(create_model(arch))
         click.echo(f"  {arch:20s} {params / 1e6:.3f} M parameters")

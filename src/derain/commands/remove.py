@@ -57,6 +57,9 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
     for src, dst in zip(files, outputs):
         if dst.resolve() == src:
             raise DerainError(f"{dst}: output would replace its input; choose another -o or --suffix")
+        if dst.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise DerainError(f"{src}: cannot write results as {dst.suffix or 'a file without extension'}; "
+                              f"supported: {', '.join(IMAGE_EXTENSIONS)}")
     return outputs
 
 
@@ -76,17 +79,16 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
 def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_name: str, device: str, tile: str,
            overlap: int, bf16: bool, overwrite: bool) -> None:
     """Remove rain from INPUTS: image files, folders of images, or glob patterns."""
-    from derain.inference import load_model  # torch import only when work is certain
+    from derain.inference import load_model, parse_tile  # torch import only when work is certain
 
-    if not tile.isdigit() and tile != "auto":
-        raise DerainError(f"--tile must be a number or 'auto', got {tile!r}")
+    tile_size = parse_tile(tile)
     files, errors = expand_inputs(inputs, skip_suffix="" if out_dir else suffix)
     for line in errors:
         click.echo(f"derain: error: {line}", err=True)
     if not files:
         raise DerainError("no input images to process")
     outputs = plan_outputs(files, out_dir, suffix)
-    derainer = load_model(model_name, device=device, tile=tile if tile == "auto" else int(tile), overlap=overlap, bf16=bf16)
+    derainer = load_model(model_name, device=device, tile=tile_size, overlap=overlap, bf16=bf16)
     failed = len(errors)
     start = time.perf_counter()
     bar = tqdm(list(zip(files, outputs)), unit="img", disable=len(files) < 2, file=sys.stderr)
@@ -100,6 +102,10 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
         except DerainError as exc:
             failed += 1
             tqdm.write(f"derain: error: {exc}", file=sys.stderr)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one image (e.g. out of memory) must not stop the batch
+            failed += 1
+            tqdm.write(f"derain: error: {src}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
         if len(files) == 1:
             click.echo(f"{src} -> {dst} ({time.perf_counter() - start:.2f} s)", err=True)

@@ -20,9 +20,11 @@ import numpy as np
 from tqdm import tqdm
 
 from derain import metrics
+from derain.atomic import atomic_write, atomic_write_text
 from derain.data import open_dataset
 from derain.inference import Derainer
 from derain.io import Picture, write_picture
+from derain.metrics.color import to_uint8
 
 PAIRED_METRICS = ("psnr_y", "ssim_y", "psnr_rgb")
 UNPAIRED_METRICS = ("niqe", "brisque")
@@ -51,23 +53,21 @@ class EvalReport:
         lines += ["| " + r["image"] + " | " + " | ".join(f"{r[k]:.4f}" for k in keys) + " |" for r in self.rows]
         return "\n".join(lines) + "\n"
 
+    def _write_csv(self, path: Path) -> None:
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["image", *self.metrics, "seconds"])
+            writer.writeheader()
+            writer.writerows(self.rows)
+
     def write(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write results.md, results.csv and results.json into `out_dir`."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.md").write_text(self.to_markdown())
-        with open(out / "results.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["image", *self.metrics, "seconds"])
-            writer.writeheader()
-            writer.writerows(self.rows)
+        atomic_write_text(out / "results.md", self.to_markdown())
+        atomic_write(out / "results.csv", self._write_csv)
         summary = {"model": self.model, "dataset": self.dataset, "images": len(self.rows), "mean": self.mean, "rows": self.rows}
-        (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
         return out
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """The 8-bit image a user would save: round to nearest, clip."""
-    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
 def score_pair(pred: np.ndarray, clean: np.ndarray) -> dict[str, float]:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from derain.errors import DerainError
 
 
 @click.command("eval")
@@ -24,11 +23,10 @@ def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path
              save_images: bool, device: str, tile: str) -> None:
     """Evaluate MODEL on DATASET: Y-PSNR/SSIM and RGB-PSNR if paired, NIQE/BRISQUE if not."""
     from derain.evaluation import evaluate
-    from derain.inference import load_model
+    from derain.inference import load_model, parse_tile
 
-    if not tile.isdigit() and tile != "auto":
-        raise DerainError(f"--tile must be a number or 'auto', got {tile!r}")
-    derainer = None if model_name == "input" else load_model(model_name, device=device, tile=tile if tile == "auto" else int(tile))
+    tile_size = parse_tile(tile)
+    derainer = None if model_name == "input" else load_model(model_name, device=device, tile=tile_size)
     label = Path(model_name).stem if model_name.endswith(".safetensors") else model_name
     out = out_dir or Path("runs") / "eval" / f"{label}-{Path(dataset).name}"
     report = evaluate(derainer, dataset, model_name=label, data_root=data_root, limit=limit,

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from derain.archs.complexity import count_params
 from derain.training.checkpoint import save_checkpoint
 from derain.training.config import TrainConfig, to_dict
 from derain.training.distributed import Dist, barrier, mean_over_ranks
@@ -147,7 +148,7 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
     metrics = _validate(stage, ctx, cfg.steps, log)
     summary = {"stage": stage.name, "profile": profile, "arch": cfg.arch, "step": cfg.steps, "steps": cfg.steps,
                "done": True, "seconds": round(seconds + time.perf_counter() - began, 2), "metrics": metrics,
-               "run_dir": str(run.path), "parameters": sum(p.numel() for p in module.net.parameters())}
+               "run_dir": str(run.path), "parameters": count_params(module.net)}
     if ctx.main:
         stage.export(run, summary)
         run.write_json("summary.json", summary)
