@@ -8,7 +8,7 @@ import torch
 
 import derain
 from derain.errors import DerainError
-from derain.inference import Derainer, _starts
+from derain.inference import DEFAULT_OVERLAP, Derainer, _starts
 
 from conftest import add_streaks, scene
 
@@ -20,20 +20,22 @@ def shipped() -> Derainer:
 
 def test_tiled_output_matches_untiled(shipped: Derainer) -> None:
     """Tiles blended over the overlap stay within 1/255 of the one-piece result."""
-    rainy = torch.from_numpy(add_streaks(scene(150, 190), seed=1).transpose(2, 0, 1).copy())
+    rainy = torch.from_numpy(add_streaks(scene(300, 420), seed=1).transpose(2, 0, 1).copy())
     shipped.tile = 0
     whole = shipped.restore(rainy)
-    shipped.tile, shipped.overlap = 96, 32
+    shipped.tile, shipped.overlap = 256, 96  # 2 x 2 tiles, the last ones snapped to the 8-px grid
     tiled = shipped.restore(rainy)
-    shipped.tile = "auto"
+    shipped.tile, shipped.overlap = "auto", DEFAULT_OVERLAP
     assert (whole - tiled).abs().max().item() <= 1 / 255
 
 
-def test_tile_origins_cover_the_axis() -> None:
-    assert _starts(100, 128, 16) == [0]
-    starts = _starts(300, 128, 32)
-    assert starts[0] == 0 and starts[-1] == 300 - 128
-    assert all(b - a <= 128 - 32 for a, b in zip(starts, starts[1:]))
+@pytest.mark.parametrize("size,tile,overlap,align", [(300, 128, 32, 1), (300, 128, 32, 8), (1001, 256, 40, 8)])
+def test_tile_origins_cover_the_axis(size: int, tile: int, overlap: int, align: int) -> None:
+    assert _starts(100, 128, 16, align) == [0]
+    starts = _starts(size, tile, overlap, align)
+    assert starts[0] == 0 and starts[-1] + tile >= size and starts[-1] < size
+    assert all(s % align == 0 for s in starts)
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))  # neighbours overlap
 
 
 @pytest.mark.parametrize("dtype,top", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0)])

@@ -23,6 +23,8 @@ def _upsample(cin: int, cout: int) -> nn.Sequential:
 class RainUNet(nn.Module):
     """Encoder-decoder with additive skips that outputs the derained image."""
 
+    align = 8  # total downsampling: outputs are shift-equivariant for shifts that are multiples of 8
+
     def __init__(self, widths: tuple[int, int, int] = (32, 48, 64), depths: tuple[int, int, int] = (2, 2, 2)) -> None:
         super().__init__()
         w1, w2, w3 = widths

@@ -73,7 +73,7 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--tile", default="auto", show_default=True,
               help="Tile size in pixels, 0 for none, or auto (tiles images above 1 MP so 12 MP stays under 2 GiB).")
-@click.option("--overlap", default=32, show_default=True, type=click.IntRange(min=0), help="Tile overlap, blended linearly.")
+@click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0), help="Tile overlap, blended linearly.")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast: faster only on hardware with native bf16 (e.g. AVX-512 BF16, AMX, GPUs); ~1e-3 difference.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never inputs).")
 def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_name: str, device: str, tile: str,
