@@ -3,6 +3,9 @@
     python benchmarks/bench_models.py                 # all derainers, 481x321 and 4000x3000
     python benchmarks/bench_models.py --no-large      # skip the 12-MP peak-memory runs
 
+First a size table of every registered network (the teachers, the student, PReNet): parameters
+and multiply-accumulates for one 481x321 image. Then, for the derainers:
+
 Speed: median seconds per 481x321 image (fp32, channels_last; with --bf16 also bfloat16
 autocast, which only pays on CPUs with native bf16), after a warm-up. Peak memory: each 4000x3000 run happens in a fresh subprocess with the default
 automatic tiling, and the process's peak resident memory (ru_maxrss) is reported, so nothing
@@ -47,6 +50,23 @@ def derainers() -> list[str]:
     return names
 
 
+ROLES = {"rain_classifier": "teacher A (recognition)", "rain_unet_l": "teacher B (reconstruction)",
+         "rain_unet_s": "student (shipped)", "prenet": "peer (PReNet, 6 stages)"}
+
+
+def size_table() -> list[dict[str, object]]:
+    """Parameters and GMACs at 481x321 of every registered network, with its role in the chain."""
+    rows = []
+    for name in list_models():
+        model = create_model(name)
+        rows.append({"model": name, "role": ROLES.get(name, ""), "params": count_params(model),
+                     "gmacs": count_macs(model, 321, 481) / 1e9})
+    print("| network | role | params | GMACs 481x321 |\n|---|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['model']} | {r['role']} | {r['params'] / 1e6:.3f} M | {r['gmacs']:.2f} |")
+    return rows
+
+
 def seconds_per_image(name: str, bf16: bool, repeats: int) -> float:
     derainer = Derainer(create_model(name), tile=0, bf16=bf16)
     x = torch.rand(3, 321, 481)
@@ -74,6 +94,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
     threads = torch.get_num_threads()
+    sizes = size_table()
     names = args.models or derainers()
     if "prenet" not in names:
         names = ["prenet", *names]
@@ -111,7 +132,7 @@ def main() -> None:
         print(line)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"threads": threads, "torch": torch.__version__, "rows": rows}, fh, indent=2)
+            json.dump({"threads": threads, "torch": torch.__version__, "sizes": sizes, "rows": rows}, fh, indent=2)
 
 
 if __name__ == "__main__":

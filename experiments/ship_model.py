@@ -1,7 +1,7 @@
 """Copy a trained derainer into the package's model zoo, with its evaluation scores in the metadata.
 
     python experiments/ship_model.py runs/finetune-full-f0.1 --name derain_student \
-        --eval docs/eval/ttl_student_f0.1-rain100l_test --eval docs/eval/ttl_student_f0.1-udgnet43 \
+        --eval docs/eval/ttl_f0.1_s0-rain100l_test --eval docs/eval/ttl_f0.1_s0-udgnet43 \
         --description "Task-transfer student ..."
 
 The weights are re-saved through `derain.weights.save_model`, so the metadata travels inside the
@@ -17,6 +17,20 @@ from pathlib import Path
 from derain.weights import ZOO, load_model, save_model
 
 
+def ship(run_dir: Path, name: str, evals: list[Path], description: str) -> dict:
+    """Save the run's model as zoo/<name>.safetensors with its description and evaluation means."""
+    model, meta = load_model(run_dir / "model.safetensors")
+    scores = {}
+    for folder in evals:
+        result = json.loads((folder / "results.json").read_text())
+        scores[result["dataset"]] = {k: round(v, 4) for k, v in result["mean"].items() if k != "seconds"}
+    meta.pop("arch_kwargs", None)
+    arch = meta.pop("arch")
+    meta.pop("derain_version", None)
+    meta |= {"description": description, "run_dir": str(run_dir), "scores": scores}
+    return save_model(ZOO / f"{name}.safetensors", model, arch, meta)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="training run holding model.safetensors")
@@ -24,17 +38,7 @@ def main() -> None:
     parser.add_argument("--eval", action="append", default=[], type=Path, help="a `derain eval` output folder")
     parser.add_argument("--description", required=True)
     args = parser.parse_args()
-    model, meta = load_model(args.run_dir / "model.safetensors")
-    scores = {}
-    for folder in args.eval:
-        result = json.loads((folder / "results.json").read_text())
-        scores[result["dataset"]] = {k: round(v, 4) for k, v in result["mean"].items() if k != "seconds"}
-    meta.pop("arch_kwargs", None)
-    arch = meta.pop("arch")
-    meta.pop("derain_version", None)
-    meta |= {"description": args.description, "run_dir": str(args.run_dir), "scores": scores}
-    doc = save_model(ZOO / f"{args.name}.safetensors", model, arch, meta)
-    print(json.dumps(doc, indent=2))
+    print(json.dumps(ship(args.run_dir, args.name, args.eval, args.description), indent=2))
 
 
 if __name__ == "__main__":

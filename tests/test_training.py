@@ -178,3 +178,27 @@ def test_student_is_small_relative_to_the_teachers() -> None:
     assert 4 * count["rain_unet_s"] <= count["rain_unet_l"] + count["rain_classifier"]
     logit, feats = create_model("rain_classifier").forward_features(torch.rand(2, 3, 40, 40))
     assert logit.shape == (2,) and [f.shape[-1] for f in feats] == [20, 10, 5]
+
+
+def test_finetune_can_transfer_the_encoder_only(data_root: Path, tmp_path: Path) -> None:
+    """init_parts=encoder keeps the distilled encoder and starts the head afresh (zero: identity)."""
+    from derain.training.checkpoint import load_finished, submodule_state
+    from derain.training.paired import PairedStage
+
+    root = str(data_root)
+    teacher = run_stage("teacher-reconstruction", _tiny("teacher-reconstruction", tmp_path, steps=2, checkpoint_every=2),
+                        out=tmp_path / "b", data_root=root, progress=False)
+    distill = _tiny("distill", tmp_path, steps=2, checkpoint_every=2, warmup=0)
+    run_stage("distill", distill, {"teacher_recognition": None, "teacher_reconstruction": teacher["run_dir"]},
+              out=tmp_path / "d", data_root=root, progress=False)
+    distilled = submodule_state(load_finished(str(tmp_path / "d"), "distill"), "net.")
+    assert distilled["head.0.weight"].abs().sum() > 0  # teacher B trained the distilled head
+    for parts in ("all", "encoder"):
+        cfg = load_config("finetune", "tiny", {"init": str(tmp_path / "d"), "init_parts": parts})
+        state = PairedStage("finetune", cfg, root).module.net.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in distilled.items() if k.startswith("encoder."))
+        head_is_distilled = torch.equal(state["head.0.weight"], distilled["head.0.weight"])
+        assert head_is_distilled == (parts == "all")
+        assert parts == "all" or state["head.0.weight"].abs().sum() == 0
+    with pytest.raises(DerainError, match="init_parts must be"):
+        load_config("finetune", "tiny", {"init_parts": "decoder"})

@@ -129,12 +129,15 @@ class PairedConfig(TrainConfig):
     pairs: list[str] = field(default_factory=lambda: ["rain800_train"])
     fraction: float = 0.1
     init: str | None = None  # distill run dir or checkpoint (finetune); None = from scratch
+    init_parts: str = "all"  # "all" of the distilled student, or its "encoder" only (fresh decoder)
     ssim_weight: float = 1.0  # loss = L1 + ssim_weight * (1 - SSIM)
     distill_weight: float = 0.0  # pull the features toward the initial (distilled) student's
 
     def validate(self) -> None:
         super().validate()
         check_fraction(self.fraction)
+        if self.init_parts not in ("all", "encoder"):
+            raise DerainError(f"config: init_parts must be 'all' or 'encoder', got {self.init_parts!r}")
         if not self.pairs:
             raise DerainError("config: pairs needs at least one paired set")
         if min(self.ssim_weight, self.distill_weight) < 0:

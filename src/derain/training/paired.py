@@ -74,7 +74,12 @@ class PairedStage(Stage):
         self.init_from = None
         if cfg.init is not None:
             state = load_finished(cfg.init, "distill", cfg.arch)
-            net.load_state_dict(submodule_state(state, "net."))
+            weights = submodule_state(state, "net.")
+            if cfg.init_parts == "encoder":  # transfer the representations, not the distilled output
+                weights = {k: v for k, v in weights.items() if k.startswith("encoder.")}
+            missing = net.load_state_dict(weights, strict=cfg.init_parts == "all").missing_keys
+            if any(k.startswith("encoder.") for k in missing):
+                raise DerainError(f"{state['path']}: the distilled student has no complete encoder")
             self.init_from = state["path"]
             if cfg.distill_weight > 0:
                 anchor = copy.deepcopy(net)
@@ -111,12 +116,12 @@ class PairedStage(Stage):
 
     def provenance(self) -> dict[str, Any]:
         return {"pairs": self.cfg.pairs, "pool_size": self.pool_size, "fraction": self.cfg.fraction, "seed": self.cfg.seed,
-                "init": self.init_from, "train": self.train_names, "val": self.val_names}
+                "init": self.init_from, "init_parts": self.cfg.init_parts, "train": self.train_names, "val": self.val_names}
 
     def export(self, run: RunDir, summary: dict[str, Any]) -> None:
         meta = {"stage": self.name, "profile": summary["profile"], "training_data": {
                     "pairs": self.cfg.pairs, "pool_size": self.pool_size, "train_pairs": len(self.train_names),
                     "names": "data.json"},
                 "fraction": self.cfg.fraction, "seed": self.cfg.seed, "steps": self.cfg.steps, "init": self.init_from,
-                "metrics": summary["metrics"]}
+                "init_parts": self.cfg.init_parts, "metrics": summary["metrics"]}
         save_model(run.path / "model.safetensors", self.module.net, self.cfg.arch, meta)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The training runs behind docs/RESULTS.md (issue 6), on top of the full chain of
+# experiments/full_chain.sh (teachers, distill-full, finetune/supervised at 10% seed 0):
+#   - central ablation: task transfer vs supervised from scratch at 5/20/100% (seed 0) and at 10%
+#     with seeds 1 and 2 (the full configs, only --fraction and --seed change);
+#   - teacher ablation: the student distilled from teacher A alone and from B alone, then
+#     fine-tuned at 10% exactly like the shipped student;
+#   - fine-tuning from the distilled encoder only (experiments/configs/finetune-encoder-f0.1.yaml);
+#   - PReNet retrained on the same 10% pairs with the student's CPU budget.
+# Two lanes of one thread each (2-core machine), about 100 minutes. A run that finished is skipped
+# and one that was killed is resumed, so the script can simply be started again.
+#   bash experiments/results_runs.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_WAIT_POLICY=PASSIVE
+
+# train STAGE RUN_DIR [ARGS...]: run, resume or skip one stage into runs/RUN_DIR.
+train() {
+  local stage=$1 out=runs/$2; shift 2
+  if [ -f "$out/model.safetensors" ]; then echo "done: $out"; return; fi
+  local resume=(); [ -d "$out" ] && resume=(--resume)
+  echo "$(date +%T) start: $out"
+  derain train "$stage" --out "$out" --threads 1 --quiet "${resume[@]}" "$@" >> "$out.log" 2>&1
+  echo "$(date +%T) end: $out"
+}
+
+lane1() {
+  train distill distill-a-only --config experiments/configs/distill-a-only.yaml
+  train finetune finetune-a-only-f0.1 --profile full --init runs/distill-a-only
+  train finetune finetune-encoder-f0.1 --config experiments/configs/finetune-encoder-f0.1.yaml
+  for f in 0.05 0.2 1.0; do train finetune finetune-full-f$f --profile full --fraction $f; done
+  for f in 0.05 0.2; do train supervised supervised-full-f$f --profile full --fraction $f; done
+}
+
+lane2() {
+  train distill distill-b-only --config experiments/configs/distill-b-only.yaml
+  train finetune finetune-b-only-f0.1 --profile full --init runs/distill-b-only
+  for s in 1 2; do train finetune finetune-full-f0.1-s$s --profile full --seed $s; done
+  for s in 1 2; do train supervised supervised-full-f0.1-s$s --profile full --seed $s; done
+  train supervised supervised-full-f1.0 --profile full --fraction 1.0
+  train supervised prenet-retrained-f0.1 --config experiments/configs/prenet-f0.1.yaml
+}
+
+lane1 & lane2 & wait
