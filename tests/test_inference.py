@@ -19,14 +19,15 @@ def shipped() -> Derainer:
 
 
 def test_tiled_output_matches_untiled(shipped: Derainer) -> None:
-    """Tiles blended over the overlap stay within 1/255 of the one-piece result."""
+    """Tiles blended over the overlap stay within 2/255 of the one-piece result (the bound depends on
+    the shipped weights: 1/255 for the seed-0 student, 1.7/255 for the seed-2 one shipped now)."""
     rainy = torch.from_numpy(add_streaks(scene(300, 420), seed=1).transpose(2, 0, 1).copy())
     shipped.tile = 0
     whole = shipped.restore(rainy)
     shipped.tile, shipped.overlap = 256, 96  # 2 x 2 tiles, the last ones snapped to the 8-px grid
     tiled = shipped.restore(rainy)
     shipped.tile, shipped.overlap = "auto", DEFAULT_OVERLAP
-    assert (whole - tiled).abs().max().item() <= 1 / 255
+    assert (whole - tiled).abs().max().item() <= 2 / 255
 
 
 @pytest.mark.parametrize("size,tile,overlap,align", [(300, 128, 32, 1), (300, 128, 32, 8), (1001, 256, 40, 8)])
