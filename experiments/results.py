@@ -208,7 +208,8 @@ def section_peers() -> list[str]:
             "Every model through the same `derain eval` harness (same tiling, 8-bit rounding and metric code).",
             "PReNet retrained: the official architecture from scratch on the same 69 pairs, loss and schedule",
             "as the supervised student, with the student's CPU budget (experiments/configs/prenet-f0.1.yaml",
-            "explains the step count); the official models were trained for 100 epochs on a GPU.", "",
+            "explains the step count), scored on Rain100L only; the official models were trained for 100 epochs",
+            "on a GPU.", "",
             *table(["model", "label", *METRIC_HEAD[:4]], rows)]
 
 
@@ -319,7 +320,7 @@ def section_runs() -> list[str]:
                      f"{s['seconds'] / 60:.1f}", metrics])
     return ["## 0. Training runs", "",
             "Every run behind the tables, from docs/training/<run>/summary.json (config, data list, log and",
-            "curves beside it). Wall time on this 2-core CPU, one thread per run, two or three runs side by",
+            "curves beside it). Wall time on this 2-core CPU, one thread per run, two to five processes side by",
             "side, so times are comparable only roughly. Validation metrics are on held-out training-pool",
             "images (never on an evaluation set).", "",
             *table(["run", "stage", "network", "params", "steps", "minutes", "held-out metrics"], rows)]
