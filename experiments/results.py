@@ -16,6 +16,7 @@ docs/benchmarks, docs/study), so anyone can regenerate RESULTS.md from the repos
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -25,6 +26,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from derain.paths import data_root
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL, TRAINING, DOCS = ROOT / "docs" / "eval", ROOT / "docs" / "training", ROOT / "docs"
@@ -79,8 +82,7 @@ def evaluate(labels: list[str]) -> None:
     """Copy finished runs to docs/training; run the missing evaluations, one thread each."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     if not (ROOT / SELECTION).is_dir():
-        data = os.environ.get("DERAIN_DATA", str(ROOT.parent / "shared" / "data"))
-        subprocess.run([a.format(data=data) for a in SELECTION_CMD], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([a.format(data=data_root()) for a in SELECTION_CMD], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     for run in TEACHERS + [e.run for e in ENTRIES if e.run]:
         if (ROOT / "runs" / run / "model.safetensors").exists():
             (TRAINING / run).mkdir(parents=True, exist_ok=True)
@@ -101,11 +103,13 @@ def evaluate(labels: list[str]) -> None:
 
 # ---------------------------------------------------------------- report
 
+@functools.cache
 def score(label: str, dataset: str) -> dict[str, float] | None:
     path = EVAL / f"{label}-{dataset}" / "results.json"
     return json.loads(path.read_text())["mean"] if path.exists() else None
 
 
+@functools.cache
 def summary(run: str) -> dict | None:
     path = TRAINING / run / "summary.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -265,6 +269,12 @@ def section_gap() -> list[str]:
                    rows)]
 
 
+def zoo_entry(name: str) -> tuple[Entry, dict]:
+    """The study entry a shipped model was copied from, and the model's metadata."""
+    meta = json.loads((ROOT / "src" / "derain" / "zoo" / f"{name}.json").read_text())
+    return next(e for e in ENTRIES if e.run == meta["run_dir"].removeprefix("runs/")), meta
+
+
 def selected() -> Entry | None:
     """The task-transfer student (both teachers) with the highest selection-set Y-PSNR: the default."""
     scored = [(score(e.label, "selection"), e) for e in ENTRIES if e.label.startswith(("ttl_f", "ttl_encoder"))]
@@ -273,11 +283,10 @@ def selected() -> Entry | None:
 
 
 def section_targets() -> list[str]:
-    meta = json.loads((ROOT / "src" / "derain" / "zoo" / "derain_student.json").read_text())
-    shipped = next(e for e in ENTRIES if e.run == meta["run_dir"].removeprefix("runs/"))
+    shipped, meta = zoo_entry("derain_student")
     best = selected()
     ours_l, ours_u = score(shipped.label, "rain100l_test"), score(shipped.label, "udgnet43")
-    sup = _paired("supervised", str(meta["fraction"]), int(meta["seed"])).label
+    sup = zoo_entry("derain_supervised")[0].label
     sup_l = score(sup, "rain100l_test")
     checks: list[tuple[str, bool, str]] = []
     others = {k: score(k, "rain100l_test")["psnr_y"] for k in PEERS if k != "prenet_rain100l" and score(k, "rain100l_test")}
@@ -435,10 +444,8 @@ README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
 
 def headline() -> str:
     """The README's results block: the shipped models against the input and PReNet."""
-    meta = json.loads((ROOT / "src" / "derain" / "zoo" / "derain_student.json").read_text())
-    shipped = next(e for e in ENTRIES if e.run == meta["run_dir"].removeprefix("runs/"))
-    sup = json.loads((ROOT / "src" / "derain" / "zoo" / "derain_supervised.json").read_text())
-    sup_label = next(e for e in ENTRIES if e.run == sup["run_dir"].removeprefix("runs/")).label
+    shipped, meta = zoo_entry("derain_student")
+    sup_label = zoo_entry("derain_supervised")[0].label
     rows = [["rainy input", "", *cells(["input"])[:4]],
             *[[f"PReNet, official {what} weights", f"`{k}`", *cells([k])[:4]] for k, what in PEERS.items()],
             ["**task-transfer student** (default)", "`derain_student`", *cells([shipped.label])[:4]],
