@@ -418,9 +418,9 @@ def ship_selected() -> None:
     """Ship the selected task-transfer student as derain_student, and as derain_supervised the
     supervised student with the same pairs (same fraction and seed), each with its scores."""
     sys.path.insert(0, str(ROOT / "experiments"))
-    from ship_model import ship  # noqa: PLC0415 (a sibling script, not a package)
+    from ship_model import ship  # a sibling script, not a package
 
-    from derain.weights import model_info  # noqa: PLC0415
+    from derain.weights import model_info
 
     best = selected()
     if best is None:
