@@ -158,7 +158,12 @@ def test_imresize_keeps_linear_ramps_and_constants() -> None:
 @pytest.fixture(scope="module")
 def calibration() -> Path:
     """The shared calibration set; outside CI a checkout without it skips, in CI it must be there."""
-    root = default_root()
+    try:
+        root = default_root()
+    except DerainError as exc:  # no data root at all, e.g. a clone without ../shared
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"calibration images not found: {exc}")
     if not root.is_dir() and not os.environ.get("CI"):
         pytest.skip(f"calibration images not found at {root}")
     return root

@@ -42,6 +42,13 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _png(root / "rain800_train/concat" / f"{i}.png", np.concatenate([clean, rainy], axis=1))
         _png(root / "real_rainy/sirr147" / f"{i}.png", _streaky(200 + i)[1])
         _png(root / "clean/bsds500/test" / f"{i}.png", scene(48, 64, seed=300 + i))
+    rng = np.random.default_rng(7)
+    for i in range(3):  # streak layers: sparse grey dashes on black, as streaks/garg06 holds
+        layer = np.zeros((40, 40, 3), np.float32)
+        for _ in range(30):
+            y, x = rng.integers(0, 30), rng.integers(0, 40)
+            layer[y:y + 10, x] = rng.uniform(0.3, 1.0)
+        _png(root / "streaks/garg06" / f"{i}.png", layer)
     for i in range(2):
         _png(root / "clean/kodak24" / f"{i}.png", scene(48, 64, seed=400 + i))
         _png(root / "real_rainy/udgnet43" / f"{i}.png", _streaky(500 + i)[1])
@@ -130,7 +137,7 @@ def test_two_process_gloo_matches_one_process(data_root: Path, tmp_path: Path) -
 
 
 def test_config_validation() -> None:
-    assert load_config("finetune", "full").fraction == 0.1
+    assert load_config("finetune", "full").fraction == 1.0  # the shipped run uses every pair; ablations pass --fraction
     with pytest.raises(DerainError, match="unknown key"):
         load_config("supervised", "tiny", {"lerning_rate": 1.0})
     with pytest.raises(DerainError, match="steps must be int"):
@@ -202,3 +209,96 @@ def test_finetune_can_transfer_the_encoder_only(data_root: Path, tmp_path: Path)
         assert parts == "all" or state["head.0.weight"].abs().sum() == 0
     with pytest.raises(DerainError, match="init_parts must be"):
         load_config("finetune", "tiny", {"init_parts": "decoder"})
+
+
+SYNTH = {"clean": ["bsds500"], "identity": 0.2, "share": 0.75, "val": "kodak24",
+         "sources": {"light": 1.0, "real": 1.0, "garg06": 1.0}}
+
+
+def test_synthetic_pairs_train_and_resume_exactly_with_ema(data_root: Path, tmp_path: Path) -> None:
+    config = _tiny("supervised", tmp_path, synth=SYNTH, ema=0.9, steps=12, checkpoint_every=4, log_every=2,
+                   val_images=2)
+    root = str(data_root)
+    whole = run_stage("supervised", config, out=tmp_path / "whole", data_root=root, progress=False)
+    assert {"val_psnr", "val_psnr_input", "val_fidelity"} <= set(whole["metrics"])
+    run_stage("supervised", config, out=tmp_path / "split", data_root=root, progress=False, stop_at=5)
+    run_stage("supervised", config, out=tmp_path / "split", data_root=root, progress=False, resume=True)
+    a, b = (torch.load(tmp_path / r / "checkpoint.pt", weights_only=True) for r in ("whole", "split"))
+    for key, value in a["ema"].items():
+        torch.testing.assert_close(b["ema"][key], value, rtol=0, atol=1e-6)
+    from derain.weights import load_model
+
+    exported = load_model(tmp_path / "whole/model.safetensors")[0].state_dict()
+    for key, value in a["ema"].items():  # what ships is the average, not the last step's weights
+        torch.testing.assert_close(exported[key], value)
+    provenance = json.loads((tmp_path / "whole/data.json").read_text())
+    assert provenance["synth"]["selection"] == "kodak24" and provenance["synth"]["backgrounds"]
+
+
+def test_synthetic_pairs_loss_falls(data_root: Path, tmp_path: Path) -> None:
+    config = _tiny("supervised", tmp_path, synth=SYNTH, steps=60, log_every=10, val_images=2)
+    run_stage("supervised", config, out=tmp_path / "run", data_root=str(data_root), progress=False)
+    losses = _losses(tmp_path / "run")
+    assert np.mean(losses[-2:]) < np.mean(losses[:2]), losses
+
+
+def test_resume_accepts_a_new_config_key_at_its_default(data_root: Path, tmp_path: Path) -> None:
+    config = _tiny("supervised", tmp_path, steps=6, checkpoint_every=2)
+    root = str(data_root)
+    run_stage("supervised", config, out=tmp_path / "run", data_root=root, progress=False, stop_at=2)
+    state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    del state["config"]["ema"]  # as written by a version of the code that had no `ema` key yet
+    torch.save(state, tmp_path / "run/checkpoint.pt")
+    assert run_stage("supervised", config, out=tmp_path / "run", data_root=root, progress=False, resume=True)["done"]
+    with pytest.raises(DerainError, match="config changed"):  # a real change is still refused
+        run_stage("supervised", _tiny("supervised", tmp_path, steps=6, checkpoint_every=2, ema=0.5),
+                  out=tmp_path / "run", data_root=root, progress=False, resume=True)
+
+
+def test_synth_config_validation(tmp_path: Path) -> None:
+    for bad, message in (({**SYNTH, "sources": {"drizzle": 1.0}}, "unknown drizzle"),
+                         ({**SYNTH, "clean": ["kodak24"]}, "validation set"),
+                         ({**SYNTH, "identity": 1.0}, "identity"),
+                         ({**SYNTH, "sources": {"light": "x"}}, "must be float")):
+        with pytest.raises(DerainError, match=message):
+            load_config("supervised", _tiny("supervised", tmp_path, synth=bad))
+
+
+def test_stop_at_below_one_is_a_usage_error(data_root: Path, tmp_path: Path) -> None:
+    for value in ("0", "-3"):
+        result = run_cli("train", "supervised", "--stop-at", value, "--out", str(tmp_path / "run"),
+                         "--data-root", str(data_root))
+        assert result.returncode == 2 and "--stop-at" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupted_checkpoint_says_how_to_recover(data_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"\x00garbage")
+    result = run_cli("train", "supervised", "--resume", "--out", str(run), "--data-root", str(data_root))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "start the run afresh" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_both_arms_of_the_ablation_have_the_same_budget() -> None:
+    for profile in ("tiny", "full"):
+        finetune, supervised = (yaml.safe_load(profile_path(s, profile).read_text()) for s in ("finetune", "supervised"))
+        differ = sorted(k for k in set(finetune) | set(supervised) if finetune.get(k) != supervised.get(k))
+        assert differ == ["distill_weight", "init"], (profile, differ)
+
+
+def test_a_run_being_trained_cannot_be_trained_twice(data_root: Path, tmp_path: Path) -> None:
+    from derain.training.rundir import RunDir
+
+    config = _tiny("supervised", tmp_path, steps=4, checkpoint_every=2)
+    run_stage("supervised", config, out=tmp_path / "run", data_root=str(data_root), progress=False, stop_at=2)
+    held = RunDir(tmp_path / "run").lock()  # as if another process were training it
+    try:
+        result = run_cli("train", "supervised", "--config", str(config), "--resume", "--out", str(tmp_path / "run"),
+                         "--data-root", str(data_root))
+        assert result.returncode != 0 and "another process is training this run" in result.stderr
+    finally:
+        held.close()
+    assert run_stage("supervised", config, out=tmp_path / "run", data_root=str(data_root), progress=False,
+                     resume=True)["done"]

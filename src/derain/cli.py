@@ -18,6 +18,8 @@ from derain.errors import DerainError
 # name -> ("module:attribute" of a click command, one-line help shown by `derain --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "remove": ("derain.commands.remove:remove", "Derain images, folders or globs with a shipped or trained model."),
+    "export": ("derain.commands.export:export", "Export a model to ONNX (for onnxruntime and other runtimes)."),
+    "demo": ("derain.commands.demo:demo", "Rain on a bundled photo, derained by the shipped model: a first run, no data needed."),
     "models": ("derain.commands.models:models", "List shipped models and registered architectures."),
     "eval": ("derain.evaluation.cli:eval_cmd", "Score a model on a dataset (PSNR/SSIM or NIQE/BRISQUE)."),
     "synth": ("derain.synth.cli:synth", "Render synthetic rain on clean photos (paired data)."),

@@ -10,6 +10,7 @@ photo size.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,8 @@ class Derainer:
     """A loaded model plus the policy to run it (device, tiling, precision)."""
 
     def __init__(self, model: nn.Module, meta: dict[str, Any] | None = None, device: str = "cpu",
-                 tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False) -> None:
+                 tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False,
+                 backend: str = "torch") -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -72,6 +74,16 @@ class Derainer:
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self.meta = meta or {}
         self.tile, self.overlap, self.bf16 = tile, overlap, bf16
+        # The backend is any callable from a batch to its derained batch; tiling stays here.
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = self._run
+        if backend == "onnx":
+            if self.device.type != "cpu" or bf16:
+                raise DerainError("the onnx backend runs on the CPU in float32 (drop --device/--bf16)")
+            from derain.onnx_backend import OnnxRunner, export_bytes
+
+            self.forward = OnnxRunner(export_bytes(self.model, self.meta))
+        elif backend != "torch":
+            raise DerainError(f"unknown backend {backend!r}; use torch or onnx")
 
     def _tile_size(self, h: int, w: int) -> int:
         if self.tile == "auto":
@@ -89,7 +101,7 @@ class Derainer:
         _, h, w = rgb.shape
         tile = self._tile_size(h, w)
         if tile == 0 or (h <= tile and w <= tile):
-            return self._run(rgb[None])[0]
+            return self.forward(rgb[None])[0]
         out = torch.zeros_like(rgb)
         weight = torch.zeros(1, h, w)
         align = getattr(self.model, "align", 1)
@@ -97,7 +109,7 @@ class Derainer:
         for y in ys:
             for x in xs:
                 th, tw = min(tile, h - y), min(tile, w - x)
-                pred = self._run(rgb[None, :, y:y + th, x:x + tw])[0]
+                pred = self.forward(rgb[None, :, y:y + th, x:x + tw])[0]
                 wy = _ramp(th, self.overlap, y > 0, y + th < h)
                 wx = _ramp(tw, self.overlap, x > 0, x + tw < w)
                 wt = wy[:, None] * wx[None, :]
@@ -144,7 +156,8 @@ def parse_tile(text: str) -> int | str:
 
 
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "cpu", tile: int | str = "auto",
-               overlap: int = DEFAULT_OVERLAP, bf16: bool = False, **weights_kwargs: Any) -> Derainer:
+               overlap: int = DEFAULT_OVERLAP, bf16: bool = False, backend: str = "torch",
+               **weights_kwargs: Any) -> Derainer:
     """Load a shipped model (by name), a peer (e.g. 'prenet_rain100l') or a weight file, ready to derain."""
     model, meta = _load_weights(name_or_path, **weights_kwargs)
-    return Derainer(model, meta, device=device, tile=tile, overlap=overlap, bf16=bf16)
+    return Derainer(model, meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend)

@@ -75,9 +75,11 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
               help="Tile size in pixels, 0 for none, or auto (tiles images above 1 MP so 12 MP stays under 2 GiB).")
 @click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0), help="Tile overlap, blended linearly.")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast: faster only on hardware with native bf16 (e.g. AVX-512 BF16, AMX, GPUs); ~1e-3 difference.")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Run the network on PyTorch or on onnxruntime (extra derain[onnx]; CPU).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never inputs).")
 def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_name: str, device: str, tile: str,
-           overlap: int, bf16: bool, overwrite: bool) -> None:
+           overlap: int, bf16: bool, backend: str, overwrite: bool) -> None:
     """Remove rain from INPUTS: image files, folders of images, or glob patterns."""
     from derain.inference import load_model, parse_tile  # torch import only when work is certain
 
@@ -88,7 +90,7 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
     if not files:
         raise DerainError("no input images to process")
     outputs = plan_outputs(files, out_dir, suffix)
-    derainer = load_model(model_name, device=device, tile=tile_size, overlap=overlap, bf16=bf16)
+    derainer = load_model(model_name, device=device, tile=tile_size, overlap=overlap, bf16=bf16, backend=backend)
     failed = len(errors)
     start = time.perf_counter()
     bar = tqdm(list(zip(files, outputs)), unit="img", disable=len(files) < 2, file=sys.stderr)

@@ -32,6 +32,8 @@ CATALOG: dict[str, Entry] = {
     "udgnet43": Entry("real_rainy/udgnet43", "unpaired", eval_only=True),
     "bsds500": Entry("clean/bsds500/test", "unpaired"),
     "kodak24": Entry("clean/kodak24", "unpaired"),
+    "urban100": Entry("clean/urban100", "unpaired"),
+    "sunhays80": Entry("clean/sunhays80", "unpaired"),
 }
 _LAYOUTS = {"paired": PairedFolder, "side_by_side": SideBySide, "unpaired": UnpairedFolder}
 

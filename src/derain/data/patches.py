@@ -12,6 +12,7 @@ random choices are applied to every array of the list, so pairs stay aligned.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable
 from typing import Protocol
 
@@ -144,6 +145,51 @@ class PatchSampler:
             items.append(self.transform(list(self.source[index]), rng))
             chosen.append(index)
         return stack(items), chosen
+
+
+class MixedSampler:
+    """Batches drawn from several (source, transform) components in set proportions.
+
+    Every item is a pure function of (seed, step, slot): its generator picks the component by
+    weight, an image uniformly (with replacement: with random rendering, epochs mean nothing) and
+    then drives the transform. An image that fails to decode is skipped with a warning, counted in
+    `skipped`, and another is drawn from the same generator, so a bad file hours into a run costs
+    one warning, not the run.
+    """
+
+    def __init__(self, components: list[tuple[ArraySource, Transform, float]], batch_size: int, seed: int,
+                 stream: int = 0) -> None:
+        components = [c for c in components if c[2] > 0]
+        if not components or any(len(source) == 0 for source, _, _ in components):
+            raise DerainError("no training images: a pool of the mixture is empty")
+        if batch_size < 1:
+            raise DerainError(f"batch size must be >= 1, got {batch_size}")
+        self.components, self.batch_size, self.seed = components, batch_size, [seed, stream]
+        weights = np.array([w for _, _, w in components], dtype=np.float64)
+        self.weights = weights / weights.sum()
+        self.skipped: set[tuple[int, int]] = set()
+
+    def _item(self, rng: np.random.Generator) -> list[np.ndarray]:
+        for _ in range(100):
+            k = int(rng.choice(len(self.components), p=self.weights))
+            source, transform, _ = self.components[k]
+            index = int(rng.integers(len(source)))
+            try:
+                arrays = list(source[index])
+            except DerainError as exc:
+                if (k, index) not in self.skipped:
+                    self.skipped.add((k, index))
+                    warnings.warn(f"skipping a training image ({exc}); {len(self.skipped)} skipped so far", stacklevel=2)
+                continue
+            return transform(arrays, rng)
+        raise DerainError("no readable training image in 100 draws: check the data folders")
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> tuple[list[torch.Tensor], list[int]]:
+        """This rank's share (slots rank, rank + world, ...) of the global batch of `step`."""
+        if self.batch_size % world:
+            raise DerainError(f"batch size {self.batch_size} is not divisible by the {world} processes")
+        slots = list(range(self.batch_size))[rank::world]
+        return stack([self._item(np.random.default_rng([*self.seed, step, slot])) for slot in slots]), slots
 
 
 def fixed_patches(source: ArraySource, transform: Transform, seed: int, limit: int | None = None,

@@ -16,13 +16,12 @@ Then sensor noise and an in-memory JPEG round trip.
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
-from PIL import Image
 from scipy import fft
 
+from derain.data.patches import jpeg
 from derain.errors import DerainError
 from derain.synth.params import RainParams, StreakLayer
 
@@ -80,12 +79,21 @@ def rain_layer(params: RainParams, shape: tuple[int, int], rng: np.random.Genera
     return 1.0 - keep
 
 
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+def composite(clean: np.ndarray, rain: np.ndarray, params: RainParams) -> np.ndarray:
+    """Put a rain layer (H, W) in [0, 1] on `clean` (3, H, W): colour, blend and veil, no camera.
+
+    Shared by the procedural streaks of `render` and any other streak source (e.g. the rendered
+    Garg-Nayar layers of `derain.synth.streaks`), so every source is lit and veiled the same way.
+    """
+    h = clean.shape[1]
+    colour = (1.0 - params.scene_gain) + params.scene_gain * clean.reshape(3, -1).mean(axis=1)
+    lit = rain[None] * colour.astype(np.float32)[:, None, None]
+    out = 1.0 - (1.0 - clean) * (1.0 - lit) if params.blend == "screen" else np.minimum(clean + lit, 1.0)
+    if params.transmission < 1.0 or params.veil_gradient > 0.0:
+        depth = 1.0 - np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]  # 1 at the top (far)
+        t = params.transmission * (1.0 - params.veil_gradient * depth)
+        out = t * out + (1.0 - t) * params.airlight
+    return out
 
 
 def render(image: np.ndarray, params: RainParams, rng: np.random.Generator) -> np.ndarray:
@@ -97,15 +105,8 @@ def render(image: np.ndarray, params: RainParams, rng: np.random.Generator) -> n
     if image.ndim != 3 or image.shape[2] != 3:
         raise DerainError(f"render needs an (H, W, 3) image, got shape {image.shape}")
     clean = np.clip(image, 0.0, 1.0).astype(np.float32).transpose(2, 0, 1).copy()  # (3, H, W): fast broadcasting
-    h, w = clean.shape[1:]
-    colour = (1.0 - params.scene_gain) + params.scene_gain * clean.reshape(3, -1).mean(axis=1)
-    rain = rain_layer(params, (h, w), rng)[None] * colour.astype(np.float32)[:, None, None]
-    out = 1.0 - (1.0 - clean) * (1.0 - rain) if params.blend == "screen" else np.minimum(clean + rain, 1.0)
-    if params.transmission < 1.0 or params.veil_gradient > 0.0:
-        depth = 1.0 - np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]  # 1 at the top (far)
-        t = params.transmission * (1.0 - params.veil_gradient * depth)
-        out = t * out + (1.0 - t) * params.airlight
+    out = composite(clean, rain_layer(params, clean.shape[1:], rng), params)
     if params.noise_sigma > 0:
         out += params.noise_sigma * rng.standard_normal(out.shape, dtype=np.float32)
     out = np.clip(out, 0.0, 1.0).transpose(1, 2, 0)
-    return _jpeg(out, params.jpeg_quality) if params.jpeg_quality else np.ascontiguousarray(out, dtype=np.float32)
+    return jpeg(out, params.jpeg_quality) if params.jpeg_quality else np.ascontiguousarray(out, dtype=np.float32)

@@ -18,6 +18,8 @@ from derain.errors import DerainError
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
+RECOVER = ("to recover, start the run afresh (delete that run folder or give another with --out) "
+           "or point to another run folder")
 
 
 def checkpoint_path(ref: str | os.PathLike[str]) -> Path:
@@ -39,9 +41,9 @@ def load_checkpoint(ref: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file for the user
-        raise DerainError(f"{path}: not a derain training checkpoint ({type(exc).__name__})") from exc
+        raise DerainError(f"{path}: not a derain training checkpoint ({type(exc).__name__}); {RECOVER}") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise DerainError(f"{path}: not a derain training checkpoint (expected format {FORMAT})")
+        raise DerainError(f"{path}: not a derain training checkpoint (expected format {FORMAT}); {RECOVER}")
     state["path"] = str(path)
     return state
 

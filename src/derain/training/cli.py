@@ -29,7 +29,7 @@ _COMMON = [
     click.option("--resume", is_flag=True, help="Continue the run in the run directory from its checkpoint."),
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
     click.option("--data-root", type=click.Path(file_okay=False), help="Data root (default $DERAIN_DATA or ../shared/data)."),
-    click.option("--stop-at", type=int, help="Checkpoint and stop after this step (continue later with --resume)."),
+    click.option("--stop-at", type=click.IntRange(min=1), help="Checkpoint and stop after this step (continue later with --resume)."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
     click.option("--threads", type=int, help="CPU threads per process (default: torch's; 1 on a busy machine)."),
 ]

@@ -21,6 +21,7 @@ import yaml
 
 from derain.data import ScatterConfig, check_fraction
 from derain.errors import DerainError
+from derain.synth.mixture import MixtureConfig
 
 PROFILES = ("tiny", "full")
 
@@ -45,6 +46,7 @@ class TrainConfig:
     val_images: int = 16  # held-out images (or pairs) scored at validation
     cache_mb: int = 2048  # decoded training images kept in memory, per image set and process
     max_images: int = 0  # train on at most this many images per set (first by name; 0 = all): tiny runs
+    ema: float = 0.0  # decay of the exponential moving average of the weights that is validated and exported; 0 = off
 
     def validate(self) -> None:
         """Range checks a type check cannot express; raise `DerainError`."""
@@ -55,6 +57,8 @@ class TrainConfig:
             raise DerainError(f"config: patch must be a multiple of 8 and >= 16, got {self.patch}")
         if self.lr <= 0 or not 0 <= self.lr_min_ratio <= 1:
             raise DerainError("config: lr must be > 0 and lr_min_ratio in [0, 1]")
+        if not 0 <= self.ema < 1:
+            raise DerainError(f"config: ema must be in [0, 1), got {self.ema}")
         if min(self.warmup, self.val_every, self.grad_clip, self.weight_decay, self.cache_mb, self.max_images) < 0:
             raise DerainError("config: warmup, val_every, grad_clip, weight_decay, cache_mb and max_images must be >= 0")
 
@@ -127,7 +131,8 @@ class PairedConfig(TrainConfig):
     """Fine-tuning and its ablation: a seeded fraction of the paired synthetic pool."""
 
     pairs: list[str] = field(default_factory=lambda: ["rain800_train"])
-    fraction: float = 0.1
+    synth: MixtureConfig | None = None  # pairs rendered on the fly on rain-free photos (None: paired sets only)
+    fraction: float = 0.1  # of the paired sets and of the rain-free photos
     init: str | None = None  # distill run dir or checkpoint (finetune); None = from scratch
     init_parts: str = "all"  # "all" of the distilled student, or its "encoder" only (fresh decoder)
     ssim_weight: float = 1.0  # loss = L1 + ssim_weight * (1 - SSIM)
@@ -138,8 +143,10 @@ class PairedConfig(TrainConfig):
         check_fraction(self.fraction)
         if self.init_parts not in ("all", "encoder"):
             raise DerainError(f"config: init_parts must be 'all' or 'encoder', got {self.init_parts!r}")
-        if not self.pairs:
-            raise DerainError("config: pairs needs at least one paired set")
+        if self.synth is not None:
+            self.synth.validate()
+        if not self.pairs and (self.synth is None or self.synth.share < 1):
+            raise DerainError("config: pairs needs at least one paired set (or synth with share 1)")
         if min(self.ssim_weight, self.distill_weight) < 0:
             raise DerainError("config: ssim_weight and distill_weight must be >= 0")
 
@@ -166,6 +173,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return from_dict(tp, value, where + ".")
     if origin in (list, tuple) and not isinstance(value, (list, tuple)):
         raise DerainError(f"config: {where} must be a list, got {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise DerainError(f"config: {where} must be a mapping, got {value!r}")
+        return {_coerce(k, args[0], f"{where} key"): _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
     if origin is list:
         return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is tuple:
@@ -194,13 +205,26 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain YAML-friendly dict (tuples as lists) of a config."""
+    """Plain YAML-friendly dict (tuples as lists) of a config (or of a dict holding configs)."""
     def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            value = dataclasses.asdict(value)
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
-    return plain(dataclasses.asdict(cfg))
+    return plain(cfg)
+
+
+def defaults(cls: type) -> dict[str, Any]:
+    """The default value of every field of config class `cls` that has one (YAML-friendly)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return to_dict(out)
 
 
 def profile_path(stage: str, profile: str) -> Path:

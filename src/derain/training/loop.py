@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -65,12 +67,45 @@ def _to_device(tensors: list[torch.Tensor], device: torch.device) -> list[torch.
             for t in tensors]
 
 
-def _validate(stage: Stage, ctx: Dist, step: int, log: RunLog | None) -> dict[str, float]:
-    """Rank 0 scores the held-out set and redraws the curves; the others wait."""
+class EMA:
+    """Exponential moving average of a network's weights: what is validated and exported.
+
+    The average of the last few thousand steps is a smoother, usually better, model than the
+    weights of the last step, at the cost of one copy of the network.
+    """
+
+    def __init__(self, net: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, net: nn.Module, step: int) -> None:
+        """Average in the weights after `step`; the decay ramps up, so early weights fade fast."""
+        decay = min(self.decay, (1 + step) / (10 + step))
+        current = net.state_dict()
+        floats = [k for k, v in self.weights.items() if v.is_floating_point()]
+        torch._foreach_lerp_([self.weights[k] for k in floats], [current[k].detach() for k in floats], 1.0 - decay)
+        for k, v in self.weights.items():
+            if not v.is_floating_point():
+                v.copy_(current[k])
+
+    @contextmanager
+    def applied(self, net: nn.Module) -> Iterator[None]:
+        """Run the block with the averaged weights in `net`, then put the trained ones back."""
+        trained = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        net.load_state_dict(self.weights)
+        try:
+            yield
+        finally:
+            net.load_state_dict(trained)
+
+
+def _validate(stage: Stage, ctx: Dist, step: int, log: RunLog | None, ema: EMA | None = None) -> dict[str, float]:
+    """Rank 0 scores the held-out set (with the averaged weights, if any) and redraws the curves."""
     metrics: dict[str, float] = {}
     if ctx.main:
         stage.module.eval()
-        with torch.no_grad():
+        with torch.no_grad(), (ema.applied(stage.module.net) if ema else nullcontext()):
             metrics = stage.validate(ctx.device)
         stage.module.train()
         if log is not None:
@@ -90,11 +125,14 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     start, seconds = 0, 0.0
+    ema = EMA(module.net, cfg.ema) if cfg.ema > 0 else None
     if resume_state is not None:
         module.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
         torch.set_rng_state(resume_state["torch_rng"])
         start, seconds = resume_state["step"], resume_state["seconds"]
+        if ema is not None:
+            ema.weights = {k: v.to(ctx.device) for k, v in resume_state["ema"].items()}
     log = RunLog(run.path) if ctx.main else None
     if log is not None:
         log.truncate(start)
@@ -110,7 +148,8 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
             save_checkpoint(run.checkpoint, {
                 "stage": stage.name, "arch": cfg.arch, "step": step, "steps": cfg.steps, "done": step >= cfg.steps,
                 "config": to_dict(cfg), "model": module.state_dict(), "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(), "seconds": seconds + time.perf_counter() - began})
+                "torch_rng": torch.get_rng_state(), "seconds": seconds + time.perf_counter() - began,
+                **({"ema": ema.weights} if ema else {})})
             log.export(plot=False)
         barrier(ctx)
 
@@ -127,6 +166,8 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
+        if ema is not None:
+            ema.update(module.net, step)
         for key, value in {"loss": loss, **{f"loss_{k}": v for k, v in parts.items()}}.items():
             window_parts[key] = window_parts.get(key, 0.0) + float(value.detach())
         done, window_steps = step + 1, window_steps + 1
@@ -139,18 +180,19 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
             window_start, window_steps, window_parts = time.perf_counter(), 0, {}
         bar.update(1)
         if cfg.val_every and done % cfg.val_every == 0 and done < cfg.steps:
-            _validate(stage, ctx, done, log)
+            _validate(stage, ctx, done, log, ema)
         if done % cfg.checkpoint_every == 0 or done == end:
             checkpoint(done)
     bar.close()
     if end < cfg.steps:
         return {"stage": stage.name, "step": end, "steps": cfg.steps, "done": False, "run_dir": str(run.path)}
-    metrics = _validate(stage, ctx, cfg.steps, log)
+    metrics = _validate(stage, ctx, cfg.steps, log, ema)
     summary = {"stage": stage.name, "profile": profile, "arch": cfg.arch, "step": cfg.steps, "steps": cfg.steps,
                "done": True, "seconds": round(seconds + time.perf_counter() - began, 2), "metrics": metrics,
                "run_dir": str(run.path), "parameters": count_params(module.net)}
     if ctx.main:
-        stage.export(run, summary)
+        with ema.applied(stage.module.net) if ema else nullcontext():
+            stage.export(run, summary)
         run.write_json("summary.json", summary)
     barrier(ctx)
     return summary

@@ -9,6 +9,7 @@ real-data priors learnt by distillation are not forgotten.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,14 @@ import torch
 from torch import nn
 
 from derain.archs import create_model
-from derain.data import (Concat, PatchSampler, View, compose, fixed_patches, fraction_subset, open_view, random_crop,
-                         random_flip, stack)
+from derain.data import (Concat, MixedSampler, PatchSampler, Transform, View, compose, fixed_patches, fraction_subset, open_view,
+                         random_crop, random_flip, stack)
 from derain.errors import DerainError
 from derain.training.checkpoint import load_finished, submodule_state
-from derain.training.config import PairedConfig
+from derain.paths import data_root
+from derain.synth.mixture import STREAKS, MixtureConfig, RainMixture, render_rain
+from derain.synth.streaks import StreakBank
+from derain.training.config import PairedConfig, to_dict
 from derain.training.loop import Stage
 from derain.training.losses import normalised_l2, psnr, restoration_loss
 from derain.training.rundir import RunDir
@@ -87,16 +91,56 @@ class PairedStage(Stage):
             raise DerainError(f"distill_weight needs an architecture with features; {cfg.arch!r} has none")
         self.module = PairedModule(net, cfg.ssim_weight, anchor, cfg.distill_weight)
 
-        pool = Concat({spec: self._pairs(spec, cfg, root) for spec in cfg.pairs})
-        names = pool.names
-        drawn = fraction_subset(names, cfg.fraction, cfg.seed)
-        chosen = drawn[: cfg.max_images or None]
-        rest = sorted(set(range(len(pool))) - set(drawn))
-        held = sorted(np.random.default_rng(cfg.seed).permutation(rest)[: cfg.val_images].tolist()) if rest else []
-        self.pool_size, self.train_names, self.val_names = len(pool), [names[i] for i in chosen], [names[i] for i in held]
         crops = compose(random_crop(cfg.patch), random_flip())
-        self.sampler = PatchSampler(pool.subset(chosen), cfg.batch_size, crops, cfg.seed)
-        self.val = stack(fixed_patches(pool.subset(held), random_crop(2 * cfg.patch), cfg.seed)) if held else []
+        components: list[tuple[Concat, Transform, float]] = []
+        self.pool_size, self.train_names, self.val_names, self.val = 0, [], [], []
+        if cfg.pairs:
+            pool = Concat({spec: self._pairs(spec, cfg, root) for spec in cfg.pairs})
+            names = pool.names
+            drawn = fraction_subset(names, cfg.fraction, cfg.seed)
+            chosen = drawn[: cfg.max_images or None]
+            rest = sorted(set(range(len(pool))) - set(drawn))
+            held = sorted(np.random.default_rng(cfg.seed).permutation(rest)[: cfg.val_images].tolist()) if rest else []
+            self.pool_size, self.train_names = len(pool), [names[i] for i in chosen]
+            if cfg.synth is None:  # without synthesis, the held-out pairs are the validation set
+                self.val_names = [names[i] for i in held]
+                self.val = stack(fixed_patches(pool.subset(held), random_crop(2 * cfg.patch), cfg.seed)) if held else []
+            share = 1.0 - cfg.synth.share if cfg.synth is not None else 1.0
+            components.append((pool.subset(chosen), crops, share))
+        self.mixture = None
+        if cfg.synth is not None:
+            self.mixture = self._mixture(cfg.synth, root)
+            backgrounds = Concat({spec: open_view(spec, root, cache_bytes=cfg.cache_mb << 20) for spec in cfg.synth.clean})
+            names = backgrounds.names
+            chosen = fraction_subset(names, cfg.fraction, cfg.seed)[: cfg.max_images or None]
+            self.background_names = [names[i] for i in chosen]
+            components.append((backgrounds.subset(chosen), compose(crops, render_rain(self.mixture)), cfg.synth.share))
+            self.val, self.val_names = self._selection(cfg, root)
+        if len(components) == 1 and self.mixture is None:  # paired sets only: epochs, as before synthesis existed
+            self.sampler: PatchSampler | MixedSampler = PatchSampler(components[0][0], cfg.batch_size, crops, cfg.seed)
+        else:
+            self.sampler = MixedSampler(components, cfg.batch_size, cfg.seed)
+
+    @staticmethod
+    def _mixture(mix: MixtureConfig, root: str | None) -> RainMixture:
+        streaks = None
+        if STREAKS in mix.sources and mix.sources[STREAKS] > 0:
+            folder = Path(mix.streaks)
+            streaks = StreakBank(folder if folder.is_absolute() else data_root(root) / folder)
+        return RainMixture(mix, streaks)
+
+    def _selection(self, cfg: PairedConfig, root: str | None) -> tuple[list[torch.Tensor], list[str]]:
+        """Validation: rain-free held-out photos, each rained on by every source in turn, and as they are.
+
+        The first `val_images` rainy crops are scored for deraining, the same crops without rain for
+        fidelity (the output should equal the input). Identical at every validation and in every run.
+        """
+        view = open_view(cfg.synth.val, root)
+        crops = fixed_patches(view, random_crop(2 * cfg.patch), cfg.seed, limit=cfg.val_images)
+        sources = self.mixture.names
+        pairs = [list(self.mixture.pair(c[0], np.random.default_rng([cfg.seed, 1 << 21, i]), sources[i % len(sources)]))
+                 for i, c in enumerate(crops)]
+        return stack(pairs) + stack([[c[0]] for c in crops]), view.names[: len(crops)]
 
     @staticmethod
     def _pairs(spec: str, cfg: PairedConfig, root: str | None) -> View:
@@ -111,17 +155,22 @@ class PairedStage(Stage):
     def validate(self, device: torch.device) -> dict[str, float]:
         if not self.val:
             return {}
-        rainy, clean = (t.to(device) for t in self.val)
-        return {"val_psnr": psnr(self.module.net(rainy), clean), "val_psnr_input": psnr(rainy, clean)}
+        rainy, clean, *rain_free = (t.to(device) for t in self.val)
+        scores = {"val_psnr": psnr(self.module.net(rainy), clean), "val_psnr_input": psnr(rainy, clean)}
+        if rain_free:  # fidelity: how much a rain-free photo is changed
+            scores["val_fidelity"] = psnr(self.module.net(rain_free[0]), rain_free[0])
+        return scores
 
     def provenance(self) -> dict[str, Any]:
-        return {"pairs": self.cfg.pairs, "pool_size": self.pool_size, "fraction": self.cfg.fraction, "seed": self.cfg.seed,
+        synth = {"backgrounds": self.background_names, "selection": self.cfg.synth.val} if self.mixture else None
+        return {"pairs": self.cfg.pairs, "synth": synth, "pool_size": self.pool_size, "fraction": self.cfg.fraction, "seed": self.cfg.seed,
                 "init": self.init_from, "init_parts": self.cfg.init_parts, "train": self.train_names, "val": self.val_names}
 
     def export(self, run: RunDir, summary: dict[str, Any]) -> None:
         meta = {"stage": self.name, "profile": summary["profile"], "training_data": {
                     "pairs": self.cfg.pairs, "pool_size": self.pool_size, "train_pairs": len(self.train_names),
-                    "names": "data.json"},
+                    "synth": to_dict(self.cfg.synth) if self.cfg.synth else None,
+                    "rain_free_backgrounds": len(self.background_names) if self.mixture else 0, "names": "data.json"},
                 "fraction": self.cfg.fraction, "seed": self.cfg.seed, "steps": self.cfg.steps, "init": self.init_from,
                 "init_parts": self.cfg.init_parts, "metrics": summary["metrics"]}
         save_model(run.path / "model.safetensors", self.module.net, self.cfg.arch, meta)

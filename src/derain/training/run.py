@@ -14,7 +14,8 @@ from typing import Any
 import torch
 import yaml
 
-from derain.training.config import PROFILES, DistillConfig, TrainConfig, load_config, to_dict
+from derain.errors import DerainError
+from derain.training.config import PROFILES, STAGES, DistillConfig, TrainConfig, defaults, load_config, to_dict
 from derain.training.distributed import Dist, barrier, setup, teardown
 from derain.training.loop import Stage, train
 from derain.training.rundir import RunDir, check_run_dir, run_name
@@ -57,24 +58,30 @@ def run_stage(stage: str, source: str | os.PathLike[str] = "tiny", overrides: di
     `ctx` is the process group of a caller running several stages; without it, one is set up
     (and torn down) here.
     """
+    if stop_at is not None and stop_at < 1:
+        raise DerainError(f"stop_at must be >= 1, got {stop_at}")
     cfg = load_config(stage, source, overrides)
     profile = str(source) if str(source) in PROFILES else Path(source).stem
     own = ctx is None
     ctx = setup(device) if ctx is None else ctx
+    lock = None
     try:
         arch_given = "arch" in (overrides or {})
         run = RunDir(Path(out) if out is not None else default_run_dir(stage, profile, cfg, arch_given=arch_given))
-        resume_state = check_run_dir(run.path, stage, to_dict(cfg), resume)
+        resume_state = check_run_dir(run.path, stage, to_dict(cfg), resume, defaults(STAGES[stage]))
         torch.manual_seed(cfg.seed)  # the initial weights are drawn while building the stage
         job = build_stage(stage, cfg, data_root)
         barrier(ctx)
         if ctx.main:
             run.path.mkdir(parents=True, exist_ok=True)
+            lock = run.lock()
             header = f"# derain train {stage}: resolved config of profile {profile!r} (usable as --config)\n"
             run.write_text("config.yaml", header + yaml.safe_dump(to_dict(cfg), sort_keys=False))
             run.write_json("data.json", job.provenance())
         barrier(ctx)
         return train(job, run, ctx, resume_state, stop_at, progress, profile)
     finally:
+        if lock is not None:
+            lock.close()
         if own:
             teardown(ctx)

@@ -3,15 +3,18 @@
 `runs/<stage>-<profile>[-f<fraction>][-s<seed>]/` holds config.yaml (the resolved config),
 data.json (which images were used), checkpoint.pt, log.jsonl/csv, curves.png, summary.json and,
 for derainers, model.safetensors + model.json. A directory that already holds a checkpoint is
-only ever continued (`--resume`, with the identical config), never overwritten.
+only ever continued (`--resume`, with the identical config), never overwritten. A config key added
+to the code after a run started is no change while it keeps its default, so a run survives code
+changes that do not change what it trains.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from derain.atomic import atomic_write_text
 from derain.errors import DerainError
@@ -36,6 +39,21 @@ class RunDir:
     def checkpoint(self) -> Path:
         return self.path / CHECKPOINT
 
+    def lock(self) -> IO[bytes]:
+        """Hold the run's lock for as long as the returned file stays open (one trainer per run).
+
+        Two processes resuming the same run would interleave their checkpoints; the second is
+        refused instead. The lock is the operating system's, so it dies with its process.
+        """
+        handle = open(self.path / ".lock", "ab")  # noqa: SIM115 - held open on purpose
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise DerainError(f"{self.path}: another process is training this run right now; "
+                              "wait for it, or use --out for a new run") from exc
+        return handle
+
     def write_text(self, name: str, text: str) -> Path:
         """Write `name` inside the run atomically."""
         return atomic_write_text(self.path / name, text)
@@ -44,11 +62,14 @@ class RunDir:
         return self.write_text(name, json.dumps(doc, indent=2) + "\n")
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+def _differences(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """Keys whose values differ; a key the old run did not know yet is no difference at its default."""
+    return [k for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k) and not (k not in old and k in defaults and new.get(k) == defaults[k])]
 
 
-def check_run_dir(path: Path, stage: str, config: dict[str, Any], resume: bool) -> dict[str, Any] | None:
+def check_run_dir(path: Path, stage: str, config: dict[str, Any], resume: bool,
+                  defaults: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Refuse to clobber a run; for `resume`, return its checkpoint after checking it matches."""
     ckpt = path / CHECKPOINT
     if not resume:
@@ -60,7 +81,7 @@ def check_run_dir(path: Path, stage: str, config: dict[str, Any], resume: bool) 
     state = load_checkpoint(ckpt)
     if state["stage"] != stage:
         raise DerainError(f"{ckpt}: is a {state['stage']!r} checkpoint, not {stage!r}; resume it with its own stage")
-    changed = _differences(state["config"], config)
+    changed = _differences(state["config"], config, defaults or {})
     if changed:
         raise DerainError(f"{ckpt}: config changed since the run started ({', '.join(changed)}); "
                           "resume with the same options or use --out")

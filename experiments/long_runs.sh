@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The long runs behind the shipped model (issue 10), in two lanes of one thread each. Start it at
+# the beginning of every session: finished stages are skipped, an interrupted one resumes from its
+# checkpoint (losing at most one checkpoint interval, 500 steps), then the next one starts.
+#   lane 1: the supervised student on the full mixture (100k steps)
+#   lane 2: teacher A -> teacher B -> distillation -> fine-tuning (the task-transfer arm, same budget)
+#   nohup bash experiments/long_runs.sh > runs/long_runs.log 2>&1 &
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. experiments/lanes.sh
+
+lane1() { train supervised supervised-full-f1 --profile full; }
+lane2() {
+  train teacher-recognition teacher-recognition-full --profile full &&
+  train teacher-reconstruction teacher-reconstruction-full --profile full &&
+  train distill distill-full --profile full &&
+  train finetune finetune-full-f1 --profile full
+}
+lane1 & lane2 & wait

@@ -1,0 +1,104 @@
+"""Training pairs rendered on the fly: a mixture of rain from drizzle to storms, and identity pairs.
+
+Each pair is rendered on a crop of a rain-free photo, so the cost is that of a patch, not of a
+photo, and nothing is cached on disk: a pair is a pure function of the generator the sampler
+seeds with (seed, step, slot). Sources: the shipped presets (procedural streaks) and `garg06`
+(rendered Garg-Nayar streak layers recombined by `StreakBank`), weighted by `MixtureConfig.sources`.
+
+Do no harm: sensor noise and JPEG are applied to the rainy image *and* to its target, with the
+same noise field and quality, so the only thing the network is asked to remove is the rain; and a
+share of pairs are rain-free in, the same image out, so a clean photo is left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from derain.data.patches import Transform, jpeg
+from derain.errors import DerainError
+from derain.synth.params import RainParams
+from derain.synth.preset import Preset, list_presets, load_preset, sample_params
+from derain.synth.render import composite, rain_layer
+from derain.synth.streaks import StreakBank
+
+STREAKS = "garg06"  # the source name of the rendered streak layers
+
+
+@dataclass
+class MixtureConfig:
+    """Which rain, in which proportions, on which rain-free photos."""
+
+    clean: list[str] = field(default_factory=lambda: ["bsds500", "urban100", "sunhays80"])
+    sources: dict[str, float] = field(default_factory=lambda: {"light": 1.0, "medium": 1.0, "heavy": 1.0, "real": 2.0,
+                                                               STREAKS: 2.0})
+    streaks: str = "streaks/garg06"  # folder of streak layers (relative to the data root, or absolute)
+    identity: float = 0.1  # share of rain-free pairs (input = target)
+    share: float = 0.85  # share of a batch rendered here; the rest comes from the paired sets
+    val: str = "kodak24"  # rain-free set of the validation (never trained on): rained on, and as it is
+
+    def validate(self) -> None:
+        if not self.clean:
+            raise DerainError("config: synth.clean needs at least one rain-free set")
+        known = set(list_presets()) | {STREAKS}
+        unknown = sorted(set(self.sources) - known)
+        if unknown or not self.sources:
+            raise DerainError(f"config: synth.sources: unknown {', '.join(unknown) or '(empty)'}; known: {', '.join(sorted(known))}")
+        if min(self.sources.values()) < 0 or sum(self.sources.values()) <= 0:
+            raise DerainError("config: synth.sources weights must be >= 0 and not all 0")
+        if self.val in self.clean:
+            raise DerainError(f"config: synth.val {self.val!r} is the validation set; it cannot be a training pool too")
+        if not 0 <= self.identity < 1 or not 0 < self.share <= 1:
+            raise DerainError("config: synth.identity must be in [0, 1) and synth.share in (0, 1]")
+
+
+class RainMixture:
+    """Draws the rain of one pair: a source by weight, its parameters, its streak layer."""
+
+    def __init__(self, cfg: MixtureConfig, streaks: StreakBank | None = None) -> None:
+        self.names = list(cfg.sources)
+        weights = np.array([cfg.sources[n] for n in self.names], dtype=np.float64)
+        self.weights = weights / weights.sum()
+        self.presets: dict[str, Preset] = {n: load_preset(n) for n in self.names if n != STREAKS}
+        if STREAKS in self.names and streaks is None:
+            raise DerainError(f"the {STREAKS!r} rain source needs a streak bank")
+        self.streaks, self.identity = streaks, cfg.identity
+        # Streak layers take their lighting, veil and camera from a preset drawn among these.
+        self._looks = list(self.presets.values()) or [load_preset("real")]
+
+    def source(self, rng: np.random.Generator) -> str:
+        return self.names[int(rng.choice(len(self.names), p=self.weights))]
+
+    def pair(self, clean: np.ndarray, rng: np.random.Generator, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rainy, target) for a float (H, W, 3) rain-free crop; `source` forces the kind of rain."""
+        if source is None and rng.random() < self.identity:
+            return clean, clean
+        source = source or self.source(rng)
+        h, w = clean.shape[:2]
+        if source == STREAKS:
+            params = sample_params(self._looks[int(rng.integers(len(self._looks)))], rng)
+            rain = self.streaks.layer((h, w), rng)
+        else:
+            params = sample_params(self.presets[source], rng)
+            rain = rain_layer(params, (h, w), rng)
+        chw = np.ascontiguousarray(clean.transpose(2, 0, 1), dtype=np.float32)
+        rainy = composite(chw, rain, params).transpose(1, 2, 0)
+        return camera([rainy, clean], params, rng)
+
+
+def camera(images: list[np.ndarray], params: RainParams, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """The same sensor noise field and JPEG quality on every image (rainy and its target)."""
+    noise = params.noise_sigma * rng.standard_normal(images[0].shape, dtype=np.float32) if params.noise_sigma > 0 else 0.0
+    out = [np.clip(im + noise, 0.0, 1.0).astype(np.float32) for im in images]
+    return tuple(jpeg(im, params.jpeg_quality) if params.jpeg_quality else im for im in out)
+
+
+def render_rain(mixture: RainMixture) -> Transform:
+    """Transform `[clean]` into `[rainy, target]` (place it after the crop: rendering costs per pixel)."""
+
+    def rain(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        return list(mixture.pair(arrays[0], rng))
+
+    return rain
+

@@ -1,0 +1,79 @@
+"""ONNX export and the onnxruntime backend: parity with torch, tiled and untiled, API and CLI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import add_streaks, run_cli, scene
+from derain.archs import create_model
+from derain.errors import DerainError
+from derain.inference import Derainer
+from derain.io import read_rgb, write_rgb
+
+DERAINERS = [("rain_unet_s", {}), ("rain_unet_l", {}), ("prenet", {"stages": 2})]
+
+
+def random_model(arch: str, kwargs: dict) -> torch.nn.Module:
+    """Registered architecture with perturbed weights (RainUNet starts as the identity)."""
+    torch.manual_seed(0)
+    model = create_model(arch, **kwargs)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model
+
+
+@pytest.mark.parametrize(("arch", "kwargs"), DERAINERS)
+@pytest.mark.parametrize("tile", [0, 48])
+def test_onnx_matches_torch(arch: str, kwargs: dict, tile: int) -> None:
+    image = add_streaks(scene(61, 83))  # sizes off the 8-pixel grid: the runner must pad like the net
+    model = random_model(arch, kwargs)
+    ref = Derainer(model, tile=tile, overlap=8).remove(image)
+    out = Derainer(model, tile=tile, overlap=8, backend="onnx").remove(image)
+    assert np.abs(ref - image).mean() > 0.01  # the network really changes the image
+    assert np.abs(out - ref).max() <= 1 / 255
+
+
+def test_metadata_and_dynamic_shapes(tmp_path: Path) -> None:
+    from derain.onnx_backend import OPSET, OnnxRunner, export_onnx
+
+    model = random_model("rain_unet_s", {})
+    path = export_onnx(tmp_path / "m.onnx", model, {"arch": "rain_unet_s", "training_data": "test"})
+    runner = OnnxRunner(path)
+    assert runner.metadata["arch"] == "rain_unet_s" and runner.metadata["opset"] == str(OPSET)
+    assert "dynamo=False" in runner.metadata["exporter"] and '"training_data": "test"' in runner.metadata["derain"]
+    for shape in [(1, 3, 16, 24), (2, 3, 40, 8)]:
+        x = torch.rand(shape)
+        with torch.no_grad():
+            assert (runner(x) - model(x)).abs().max() < 1e-4
+
+
+def test_unknown_backend_and_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = create_model("rain_unet_s")
+    with pytest.raises(DerainError, match="unknown backend"):
+        Derainer(model, backend="tensorrt")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the extra were not installed
+    with pytest.raises(DerainError, match=r"derain\[onnx\]"):
+        Derainer(model, backend="onnx")
+
+
+def test_cli_export_and_remove_with_both_backends(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    write_rgb(src / "a.png", add_streaks(scene(70, 90)))
+    proc = run_cli("export", "onnx", "-o", str(tmp_path / "m.onnx"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m.onnx").stat().st_size > 10_000
+    again = run_cli("export", "onnx", "-o", str(tmp_path / "m.onnx"))
+    assert again.returncode != 0 and "already exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    for backend in ("torch", "onnx"):
+        proc = run_cli("remove", str(src), "-o", str(tmp_path / backend), "--backend", backend, "--tile", "48",
+                       "--overlap", "8")
+        assert proc.returncode == 0, proc.stderr
+    diff = np.abs(read_rgb(tmp_path / "torch" / "a.png") - read_rgb(tmp_path / "onnx" / "a.png"))
+    assert diff.max() <= 1 / 255 + 1e-6
