@@ -57,7 +57,7 @@ class RainMixture:
     """Draws the rain of one pair: a source by weight, its parameters, its streak layer."""
 
     def __init__(self, cfg: MixtureConfig, streaks: StreakBank | None = None) -> None:
-        self.names = list(cfg.sources)
+        self.names = [n for n, w in cfg.sources.items() if w > 0]
         weights = np.array([cfg.sources[n] for n in self.names], dtype=np.float64)
         self.weights = weights / weights.sum()
         self.presets: dict[str, Preset] = {n: load_preset(n) for n in self.names if n != STREAKS}
@@ -101,4 +101,3 @@ def render_rain(mixture: RainMixture) -> Transform:
         return list(mixture.pair(arrays[0], rng))
 
     return rain
-

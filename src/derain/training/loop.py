@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -77,17 +77,16 @@ class EMA:
     def __init__(self, net: nn.Module, decay: float) -> None:
         self.decay = decay
         self.weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        self._floats = [k for k, v in self.weights.items() if v.is_floating_point()]
 
     @torch.no_grad()
     def update(self, net: nn.Module, step: int) -> None:
         """Average in the weights after `step`; the decay ramps up, so early weights fade fast."""
         decay = min(self.decay, (1 + step) / (10 + step))
         current = net.state_dict()
-        floats = [k for k, v in self.weights.items() if v.is_floating_point()]
-        torch._foreach_lerp_([self.weights[k] for k in floats], [current[k].detach() for k in floats], 1.0 - decay)
-        for k, v in self.weights.items():
-            if not v.is_floating_point():
-                v.copy_(current[k])
+        torch._foreach_lerp_([self.weights[k] for k in self._floats], [current[k] for k in self._floats], 1.0 - decay)
+        for k in self.weights.keys() - set(self._floats):  # integer buffers (counters) are copied
+            self.weights[k].copy_(current[k])
 
     @contextmanager
     def applied(self, net: nn.Module) -> Iterator[None]:

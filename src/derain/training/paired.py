@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from derain.archs import create_model
-from derain.data import (Concat, MixedSampler, PatchSampler, Transform, View, compose, fixed_patches, fraction_subset, open_view,
-                         random_crop, random_flip, stack)
+from derain.data import (Concat, MixedSampler, PatchSampler, Transform, View, compose, fixed_patches, fraction_subset,
+                         open_view, random_crop, random_flip, stack)
 from derain.errors import DerainError
 from derain.training.checkpoint import load_finished, submodule_state
 from derain.paths import data_root
@@ -124,7 +124,7 @@ class PairedStage(Stage):
     @staticmethod
     def _mixture(mix: MixtureConfig, root: str | None) -> RainMixture:
         streaks = None
-        if STREAKS in mix.sources and mix.sources[STREAKS] > 0:
+        if mix.sources.get(STREAKS, 0) > 0:
             folder = Path(mix.streaks)
             streaks = StreakBank(folder if folder.is_absolute() else data_root(root) / folder)
         return RainMixture(mix, streaks)
