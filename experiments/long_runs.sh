@@ -4,7 +4,8 @@
 # checkpoint (losing at most one checkpoint interval, 500 steps), then the next one starts.
 #   lane 1: the supervised student on the full mixture (100k steps)
 #   lane 2: teacher A -> teacher B -> distillation -> fine-tuning (the task-transfer arm, same budget)
-#   nohup bash experiments/long_runs.sh > runs/long_runs.log 2>&1 &
+#   nohup bash experiments/long_runs.sh > long_runs.log 2>&1 &
+# and before the session ends: bash experiments/land_runs.sh (then commit docs/training-long).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . experiments/lanes.sh

@@ -47,7 +47,7 @@ def test_derainers_keep_shape_and_range() -> None:
 
 
 def test_student_budget() -> None:
-    """The shipped student must stay under 0.5M parameters (issue 5 / METHOD.md section 4)."""
+    """The shipped student must stay under 0.5M parameters (issue 5 / docs/METHOD.md section 7)."""
     params = sum(p.numel() for p in create_model("rain_unet_s").parameters())
     assert params <= 500_000
 

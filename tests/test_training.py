@@ -159,8 +159,10 @@ def test_bad_input_fails_before_any_work(data_root: Path, tmp_path: Path) -> Non
         run_stage("supervised", config, out=tmp_path / "done", data_root=root, progress=False)
     with pytest.raises(DerainError, match=r"config changed since the run started \(lr\)"):
         run_stage("supervised", config, {"lr": 0.1}, out=tmp_path / "done", data_root=root, resume=True, progress=False)
-    with pytest.raises(DerainError, match="is a 'supervised' checkpoint, expected 'distill'"):
+    with pytest.raises(DerainError, match="is the model of a 'supervised' run, expected 'distill'"):
         run_stage("finetune", "tiny", {"init": str(tmp_path / "done")}, out=tmp_path / "ft", data_root=root, progress=False)
+    with pytest.raises(DerainError, match="no model file there; finish that distill run first"):
+        run_stage("finetune", "tiny", {"init": str(tmp_path)}, out=tmp_path / "ft", data_root=root, progress=False)
     with pytest.raises(DerainError, match="evaluation-only"):
         run_stage("supervised", config, {"pairs": ["rain100l_test"]}, out=tmp_path / "leak", data_root=root, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "done").iterdir()} == before
@@ -189,8 +191,8 @@ def test_student_is_small_relative_to_the_teachers() -> None:
 
 def test_finetune_can_transfer_the_encoder_only(data_root: Path, tmp_path: Path) -> None:
     """init_parts=encoder keeps the distilled encoder and starts the head afresh (zero: identity)."""
-    from derain.training.checkpoint import load_finished, submodule_state
     from derain.training.paired import PairedStage
+    from derain.weights import load_trained
 
     root = str(data_root)
     teacher = run_stage("teacher-reconstruction", _tiny("teacher-reconstruction", tmp_path, steps=2, checkpoint_every=2),
@@ -198,7 +200,7 @@ def test_finetune_can_transfer_the_encoder_only(data_root: Path, tmp_path: Path)
     distill = _tiny("distill", tmp_path, steps=2, checkpoint_every=2, warmup=0)
     run_stage("distill", distill, {"teacher_recognition": None, "teacher_reconstruction": teacher["run_dir"]},
               out=tmp_path / "d", data_root=root, progress=False)
-    distilled = submodule_state(load_finished(str(tmp_path / "d"), "distill"), "net.")
+    distilled = load_trained(tmp_path / "d", "distill")[0].state_dict()
     assert distilled["head.0.weight"].abs().sum() > 0  # teacher B trained the distilled head
     for parts in ("all", "encoder"):
         cfg = load_config("finetune", "tiny", {"init": str(tmp_path / "d"), "init_parts": parts})
@@ -233,6 +235,43 @@ def test_synthetic_pairs_train_and_resume_exactly_with_ema(data_root: Path, tmp_
         torch.testing.assert_close(exported[key], value)
     provenance = json.loads((tmp_path / "whole/data.json").read_text())
     assert provenance["synth"]["selection"] == "kodak24" and provenance["synth"]["backgrounds"]
+
+
+def test_a_snapshot_carries_a_run_to_a_new_machine(data_root: Path, tmp_path: Path) -> None:
+    config = _tiny("supervised", tmp_path, synth=SYNTH, ema=0.9, steps=12, warmup=4, checkpoint_every=3,
+                   log_every=2, val_images=2)
+    root = str(data_root)
+    run_stage("supervised", config, out=tmp_path / "first", data_root=root, progress=False, stop_at=6)
+    result = run_cli("train", "snapshot", str(tmp_path / "first"), "-o", str(tmp_path / "landed"))
+    assert result.returncode == 0 and "step 6 of 12" in result.stdout, result.stderr
+    assert {"snapshot.safetensors", "config.yaml", "data.json", "log.jsonl"} <= {p.name for p in (tmp_path / "landed").iterdir()}
+    before = torch.load(tmp_path / "first/checkpoint.pt", weights_only=True)
+
+    from derain.training.snapshot import read_snapshot
+
+    landed = read_snapshot(tmp_path / "landed")
+    assert landed["step"] == 6 and "optimizer" not in landed
+    for part in ("model", "ema"):
+        for key, value in before[part].items():
+            torch.testing.assert_close(landed[part][key], value, rtol=0, atol=0)
+
+    # the machine is gone: a new run folder continues from the landed folder alone
+    with pytest.raises(DerainError, match="config changed"):
+        run_stage("supervised", _tiny("supervised", tmp_path / "landed", ema=0.5), out=tmp_path / "x",
+                  data_root=root, progress=False, resume_from=tmp_path / "landed")
+    summary = run_stage("supervised", config, out=tmp_path / "second", data_root=root, progress=False,
+                        resume_from=tmp_path / "landed")
+    assert summary["done"] and summary["step"] == 12
+    records = [json.loads(line) for line in (tmp_path / "second/log.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["kind"] == "train"]
+    assert steps == sorted(set(steps)) and steps[0] == 2 and steps[-1] == 12  # one log, no gap, no repeat
+    rates = {r["step"]: r["lr"] for r in records if r["kind"] == "train"}
+    assert rates[8] < 0.6 * rates[6]  # Adam restarted at step 6: the rate ramps up again over `warmup` steps
+    assert torch.load(tmp_path / "second/checkpoint.pt", weights_only=True)["restart"] == 6
+    with pytest.raises(DerainError, match="finished"):
+        from derain.training.snapshot import write_snapshot
+
+        write_snapshot(tmp_path / "second", tmp_path / "again")
 
 
 def test_synthetic_pairs_loss_falls(data_root: Path, tmp_path: Path) -> None:

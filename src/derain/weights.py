@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from derain.paths import peers_root
 
 ZOO = Path(__file__).resolve().parent / "zoo"
 DEFAULT_MODEL = "derain_student"
+MODEL_FILE = "model.safetensors"  # what a finished training run exports
 
 
 # Official weights of peers, by name: (file under peers_root(), architecture, constructor kwargs).
@@ -80,7 +82,9 @@ def _read_pth(path: Path, arch: str | None, arch_kwargs: dict[str, Any]) -> tupl
     if arch is None:
         raise DerainError(f"{path}: a .pth state dict does not say its architecture; name it (e.g. arch='prenet')")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about some pickles before failing: the error says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
         raise DerainError(f"{path}: not a loadable PyTorch state dict ({type(exc).__name__})") from exc
     if not isinstance(state, dict):
@@ -108,6 +112,17 @@ def resolve(name_or_path: str | os.PathLike[str]) -> tuple[Path, str | None, dic
     raise DerainError(f"unknown model {name!r}; shipped: {', '.join(shipped_models())}; peers: {', '.join(PEERS)}")
 
 
+def _build(path: Path, meta: dict[str, Any]) -> nn.Module:
+    """The network `meta` describes; constructor arguments it refuses make `path` a bad file, not a crash."""
+    kwargs = meta.get("arch_kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise DerainError(f"{path}: not a valid model file: arch_kwargs must be a mapping, not {type(kwargs).__name__}")
+    try:
+        return create_model(meta["arch"], **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise DerainError(f"{path}: not a valid model file: {meta['arch']!r} does not take arch_kwargs {kwargs} ({exc})") from exc
+
+
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, arch: str | None = None,
                arch_kwargs: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Build the network and load its weights; returns (model in eval mode, metadata)."""
@@ -121,13 +136,29 @@ def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, arch: str |
         state, meta = _read_pth(path, arch, kwargs)
     else:
         raise DerainError(f"{path}: unknown weight file type; expected .safetensors (or a .pth/.pt state dict)")
-    model = create_model(meta["arch"], **meta.get("arch_kwargs", {}))
+    model = _build(path, meta)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise DerainError(f"{path}: weights do not fit architecture {meta['arch']!r} ({first[:200]})") from exc
     return model.eval(), meta
+
+
+def load_trained(ref: str | os.PathLike[str], stage: str, arch: str | None = None) -> tuple[nn.Module, dict[str, Any], Path]:
+    """The network a finished training stage exported (its run folder or model file), and where from.
+
+    Stages hand networks to each other only through model files, so a teacher or a distilled
+    student can come from another machine or version of the code; checkpoints are for resuming.
+    """
+    path = Path(ref)
+    path = path / MODEL_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise DerainError(f"{path}: no model file there; finish that {stage} run first (--resume), or give its model file")
+    model, meta = load_model(path, arch)
+    if meta.get("stage") != stage:
+        raise DerainError(f"{path}: is the model of a {meta.get('stage')!r} run, expected {stage!r}")
+    return model, meta, path
 
 
 def shipped_models() -> list[str]:

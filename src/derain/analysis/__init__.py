@@ -1,4 +1,4 @@
-"""Statistical study of rainy image sets (METHOD.md section 1): how synthetic and real rain differ.
+"""Statistical study of rainy image sets (docs/METHOD.md section 1): how synthetic and real rain differ.
 
     >>> from derain.analysis import image_statistics
     >>> stats, orientation_hist = image_statistics(working_rgb)   # dict of floats, 36 bins

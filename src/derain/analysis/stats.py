@@ -1,4 +1,4 @@
-"""Per-image statistics of a rainy photograph (METHOD.md section 1).
+"""Per-image statistics of a rainy photograph (docs/METHOD.md section 1).
 
 Every statistic is computed on the *working image* (see `derain.analysis.sets`): a fixed-size
 crop of the photo resampled to a common scale, so that pixel sizes (streak width, length, noise)

@@ -34,7 +34,7 @@ class RainClassifier(nn.Module):
         return self.forward_features(x)[0]
 
 
-@register_model("rain_classifier")
+@register_model("rain_classifier", task="classify", features=True)
 def rain_classifier() -> RainClassifier:
     """The recognition teacher at the size used by the training configs."""
     return RainClassifier()

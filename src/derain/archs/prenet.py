@@ -55,7 +55,7 @@ class PReNet(nn.Module):
         return x
 
 
-@register_model("prenet")
+@register_model("prenet", task="derain")
 def prenet(stages: int = 6, channels: int = 32) -> PReNet:
     """The 6-stage PReNet of the paper (use `stages=4` for the authors' real-rain model)."""
     return PReNet(stages=stages, channels=channels)

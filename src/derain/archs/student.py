@@ -1,6 +1,6 @@
 """RainUNet: the compact encoder-decoder derainer (the task-transfer student).
 
-It predicts the rain layer R and returns `clamp(input - R, 0, 1)` (METHOD.md section 4). All
+It predicts the rain layer R and returns `clamp(input - R, 0, 1)` (docs/METHOD.md section 7). All
 convolutions run at 1/2 resolution or lower, which is what makes it an order of magnitude faster
 than PReNet on a CPU. The same class, wider, is the reconstruction teacher, so the features at the
 three scales correspond one to one for distillation.
@@ -54,13 +54,13 @@ class RainUNet(nn.Module):
         return self.forward_features(rainy)[0].clamp(0, 1)
 
 
-@register_model("rain_unet_s")
+@register_model("rain_unet_s", task="derain", features=True)
 def rain_unet_s() -> RainUNet:
     """The shipped student: about 0.4M parameters."""
     return RainUNet(widths=(32, 48, 64), depths=(2, 2, 2))
 
 
-@register_model("rain_unet_l")
+@register_model("rain_unet_l", task="derain", features=True)
 def rain_unet_l() -> RainUNet:
     """The reconstruction teacher's size: several times the student."""
     return RainUNet(widths=(64, 96, 128), depths=(2, 3, 4))

@@ -1,4 +1,4 @@
-"""The rain-scattering degradation of connected task B (METHOD.md section 3).
+"""The rain-scattering degradation of connected task B (docs/METHOD.md section 3).
 
 `D = t * (k * I) + (1 - t) * A + n`: the scene `I` blurred by a kernel `k` (Gaussian, or a disk for
 defocus), attenuated by a transmission map `t`, veiled by airlight `A`, plus Gaussian noise `n`.

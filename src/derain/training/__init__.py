@@ -1,4 +1,4 @@
-"""Task-transfer training: teachers on real data, distillation, fine-tuning (METHOD.md sections 2-5).
+"""Task-transfer training: teachers on real data, distillation, fine-tuning (docs/METHOD.md sections 2-5).
 
     >>> from derain.training import run_stage, run_all
     >>> run_stage("supervised", "tiny", {"fraction": 0.1})      # -> summary dict

@@ -16,7 +16,7 @@ from typing import Any
 
 from derain.data import open_dataset, open_view
 from derain.training.checkpoint import CHECKPOINT
-from derain.training.config import load_config, to_dict
+from derain.training.config import STAGES, load_config, to_dict
 from derain.training.distributed import setup, teardown
 from derain.training.rundir import check_run_dir
 from derain.training.run import RUNS, default_run_dir, run_stage
@@ -43,18 +43,13 @@ def evaluation_table(runs: dict[str, Path], data_root: str | None, limit: int | 
 
 
 def _plan(profile: str, fraction: float | None, seed: int | None, root: Path) -> dict[str, tuple[dict[str, Any], Path]]:
-    """Every stage's overrides and run directory, each stage wired to the previous ones' outputs."""
+    """Every stage's overrides and run directory, each stage wired to its inputs' run directories."""
     plan: dict[str, tuple[dict[str, Any], Path]] = {}
-    wiring = {
-        "teacher-recognition": lambda: {},
-        "teacher-reconstruction": lambda: {},
-        "distill": lambda: {"teacher_recognition": str(plan["teacher-recognition"][1]),
-                            "teacher_reconstruction": str(plan["teacher-reconstruction"][1])},
-        "finetune": lambda: {"init": str(plan["distill"][1]), "fraction": fraction},
-        "supervised": lambda: {"fraction": fraction},
-    }
-    for name, wire in wiring.items():
-        overrides = {k: v for k, v in {"seed": seed, **wire()}.items() if v is not None}
+    for name, spec in STAGES.items():  # in chain order: a stage's inputs come before it
+        wired = {key: str(plan[source][1]) for key, source in spec.inputs.items()}
+        if "fraction" in spec.options:
+            wired["fraction"] = fraction
+        overrides = {k: v for k, v in {"seed": seed, **wired}.items() if v is not None}
         plan[name] = overrides, default_run_dir(name, profile, load_config(name, profile, overrides), root)
     return plan
 
@@ -77,8 +72,8 @@ def run_all(profile: str = "tiny", fraction: float | None = None, seed: int | No
     _check(plan, profile, resume, data_root)
     ctx = setup(device)
     try:
-        summaries = {name: run_stage(name, profile, overrides, run, resume and (run / CHECKPOINT).exists(), device,
-                                     data_root, progress=progress, ctx=ctx)
+        summaries = {name: run_stage(name, profile, overrides, out=run, resume=resume and (run / CHECKPOINT).exists(),
+                                     device=device, data_root=data_root, progress=progress, ctx=ctx)
                      for name, (overrides, run) in plan.items()}
         result: dict[str, Any] = {"stages": summaries}
         if ctx.main:

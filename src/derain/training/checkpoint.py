@@ -46,21 +46,3 @@ def load_checkpoint(ref: str | os.PathLike[str]) -> dict[str, Any]:
         raise DerainError(f"{path}: not a derain training checkpoint (expected format {FORMAT}); {RECOVER}")
     state["path"] = str(path)
     return state
-
-
-def load_finished(ref: str | os.PathLike[str], stage: str, arch: str | None = None) -> dict[str, Any]:
-    """The finished checkpoint of `stage` (and `arch`, if given) at `ref`, or a one-line error."""
-    state = load_checkpoint(ref)
-    where = state["path"]
-    if state["stage"] != stage:
-        raise DerainError(f"{where}: is a {state['stage']!r} checkpoint, expected {stage!r}")
-    if arch is not None and state["arch"] != arch:
-        raise DerainError(f"{where}: holds architecture {state['arch']!r}, this stage trains {arch!r}")
-    if not state["done"]:
-        raise DerainError(f"{where}: that run stopped at step {state['step']} of {state['steps']}; finish it with --resume")
-    return state
-
-
-def submodule_state(state: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
-    """The weights of one submodule (e.g. `net.`) of a checkpoint's trainable module."""
-    return {k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)}

@@ -19,7 +19,7 @@ import click
 # It only takes effect if set before torch is first imported, which this module does not do.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from derain.training.config import PROFILES  # noqa: E402
+from derain.training.config import PROFILES, STAGES, StageSpec  # noqa: E402
 
 _COMMON = [
     click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True, help="Shipped config to use."),
@@ -27,6 +27,8 @@ _COMMON = [
     click.option("--seed", type=int, help="Override the config's seed."),
     click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<stage>-<profile>...)."),
     click.option("--resume", is_flag=True, help="Continue the run in the run directory from its checkpoint."),
+    click.option("--resume-from", type=click.Path(exists=True),
+                 help="Continue a run from a snapshot (file or folder) in a new run directory; Adam restarts."),
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
     click.option("--data-root", type=click.Path(file_okay=False), help="Data root (default $DERAIN_DATA or ../shared/data)."),
     click.option("--stop-at", type=click.IntRange(min=1), help="Checkpoint and stop after this step (continue later with --resume)."),
@@ -49,12 +51,14 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _run(stage: str, profile: str, config_path: str | None, seed: int | None, out: str | None, resume: bool,
-         device: str, data_root: str | None, stop_at: int | None, quiet: bool, threads: int | None, **overrides: Any) -> None:
+         resume_from: str | None, device: str, data_root: str | None, stop_at: int | None, quiet: bool,
+         threads: int | None, **overrides: Any) -> None:
     from derain.training.run import run_stage
 
     _set_threads(threads)
     given = {k: None if v == "none" else v for k, v in {"seed": seed, **overrides}.items() if v is not None}
-    summary = run_stage(stage, config_path or profile, given, out, resume, device, data_root, stop_at, progress=not quiet)
+    summary = run_stage(stage, config_path or profile, given, out=out, resume=resume, resume_from=resume_from,
+                        device=device, data_root=data_root, stop_at=stop_at, progress=not quiet)
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports
     if summary.get("done"):
@@ -71,46 +75,21 @@ def train() -> None:
     """Train the teachers, distil the student, fine-tune it (task transfer), or the baselines."""
 
 
-@train.command("teacher-recognition")
-@_common
-def teacher_recognition(**kw: Any) -> None:
-    """Teacher A: classify real rainy vs real rain-free crops."""
-    _run("teacher-recognition", **kw)
+def _stage_command(name: str, spec: StageSpec) -> click.Command:
+    """`derain train NAME`: the common options, one per input stage, and the stage's own options."""
+    def command(**kw: Any) -> None:
+        _run(name, **kw)
+
+    for key, source in reversed(spec.inputs.items()):
+        command = click.option(f"--{key.replace('_', '-')}", key,
+                               help=f"Run directory or model file of {source} ('none': without it).")(command)
+    for key, (kind, text) in reversed(spec.options.items()):
+        command = click.option(f"--{key.replace('_', '-')}", key, type=kind, help=text)(command)
+    return train.command(name, help=spec.help)(_common(command))
 
 
-@train.command("teacher-reconstruction")
-@_common
-def teacher_reconstruction(**kw: Any) -> None:
-    """Teacher B: restore real images degraded by rain scattering (blur + veil + noise)."""
-    _run("teacher-reconstruction", **kw)
-
-
-@train.command()
-@_common
-@click.option("--teacher-recognition", help="Run directory or checkpoint of teacher A ('none': without A).")
-@click.option("--teacher-reconstruction", help="Run directory or checkpoint of teacher B ('none': without B).")
-def distill(**kw: Any) -> None:
-    """Distil both teachers into the compact student, on real images."""
-    _run("distill", **kw)
-
-
-@train.command()
-@_common
-@click.option("--fraction", type=float, help="Share of the paired pool to train on, in (0, 1].")
-@click.option("--init", help="Run directory or checkpoint of the distilled student.")
-@click.option("--distill-weight", type=float, help="Weight of the feature anchor to the distilled student (0: off).")
-def finetune(**kw: Any) -> None:
-    """Fine-tune the distilled student on a seeded fraction of the synthetic pairs."""
-    _run("finetune", **kw)
-
-
-@train.command()
-@_common
-@click.option("--fraction", type=float, help="Share of the paired pool to train on, in (0, 1].")
-@click.option("--arch", help="Architecture to train (default from the config: rain_unet_s; e.g. prenet).")
-def supervised(**kw: Any) -> None:
-    """Ablation: the same network trained from scratch on the same pairs and budget."""
-    _run("supervised", **kw)
+for _name, _spec in STAGES.items():
+    _stage_command(_name, _spec)
 
 
 @train.command("all")
@@ -133,3 +112,16 @@ def all_stages(profile: str, fraction: float | None, seed: int | None, out: str,
     result = run_all(profile, fraction, seed, out, resume, device, data_root, progress=not quiet)
     if "table" in result:
         click.echo(result["table"], nl=False)
+
+
+@train.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False),
+              help="Folder to write snapshot.safetensors and the run's config, data list and log into.")
+def snapshot(run_dir: str, out: str) -> None:
+    """Save an unfinished run's progress (weights, EMA, step, log; no optimizer) to carry it to another machine."""
+    from derain.training.snapshot import write_snapshot
+
+    meta = write_snapshot(run_dir, out)
+    click.echo(f"{meta['stage']}: step {meta['step']} of {meta['steps']} -> {out} "
+               f"(continue with: derain train {meta['stage']} ... --resume-from {out})")

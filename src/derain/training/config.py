@@ -82,7 +82,7 @@ class RealPoolsConfig(TrainConfig):
 
 @dataclass
 class RecognitionConfig(RealPoolsConfig):
-    """Task A: rainy vs rain-free, with the anti-shortcut augmentations of METHOD.md section 2."""
+    """Task A: rainy vs rain-free, with the anti-shortcut augmentations of docs/METHOD.md section 2."""
 
     rescale: tuple[float, float] = (0.5, 1.0)  # output px per source px of the random rescale
     jpeg_quality: tuple[int, int] = (40, 95)  # both classes re-compressed at a random quality
@@ -99,7 +99,7 @@ class RecognitionConfig(RealPoolsConfig):
 
 @dataclass
 class ReconstructionConfig(RealPoolsConfig):
-    """Task B: restore real patches degraded by the scattering model of METHOD.md section 3."""
+    """Task B: restore real patches degraded by the scattering model of docs/METHOD.md section 3."""
 
     scatter: ScatterConfig = field(default_factory=ScatterConfig)
     ssim_weight: float = 1.0  # loss = L1 + ssim_weight * (1 - SSIM)
@@ -151,12 +151,46 @@ class PairedConfig(TrainConfig):
             raise DerainError("config: ssim_weight and distill_weight must be >= 0")
 
 
-STAGES: dict[str, type[TrainConfig]] = {
-    "teacher-recognition": RecognitionConfig,
-    "teacher-reconstruction": ReconstructionConfig,
-    "distill": DistillConfig,
-    "finetune": PairedConfig,
-    "supervised": PairedConfig,
+@dataclass(frozen=True)
+class StageSpec:
+    """One training stage, as the CLI, the runner and the chain see it: the one place to add a stage.
+
+    `stage` names the class that builds it ("module:Class"), imported only when a run starts so
+    that `derain --help` stays fast. `inputs` maps a config key to the stage whose model file it
+    reads (the chain wires them, the CLI offers them as options); `options` are the other config
+    keys the CLI offers, with their type and help.
+    """
+
+    config: type[TrainConfig]
+    stage: str
+    help: str
+    inputs: dict[str, str] = field(default_factory=dict)
+    options: dict[str, tuple[type, str]] = field(default_factory=dict)
+
+
+_FRACTION = (float, "Share of the paired pool (and of the rain-free photos) to train on, in (0, 1].")
+
+STAGES: dict[str, StageSpec] = {
+    "teacher-recognition": StageSpec(
+        RecognitionConfig, "derain.training.teachers:RecognitionStage",
+        "Teacher A: classify real rainy vs real rain-free crops."),
+    "teacher-reconstruction": StageSpec(
+        ReconstructionConfig, "derain.training.teachers:ReconstructionStage",
+        "Teacher B: restore real images degraded by rain scattering (blur + veil + noise)."),
+    "distill": StageSpec(
+        DistillConfig, "derain.training.distill:DistillStage",
+        "Distil both teachers into the compact student, on real images.",
+        inputs={"teacher_recognition": "teacher-recognition", "teacher_reconstruction": "teacher-reconstruction"}),
+    "finetune": StageSpec(
+        PairedConfig, "derain.training.paired:PairedStage",
+        "Fine-tune the distilled student on a seeded fraction of the synthetic pairs.",
+        inputs={"init": "distill"},
+        options={"fraction": _FRACTION,
+                 "distill_weight": (float, "Weight of the feature anchor to the distilled student (0: off).")}),
+    "supervised": StageSpec(
+        PairedConfig, "derain.training.paired:PairedStage",
+        "Ablation: the same network trained from scratch on the same pairs and budget.",
+        options={"fraction": _FRACTION, "arch": (str, "Architecture to train (default from the config; e.g. prenet).")}),
 }
 
 
@@ -249,16 +283,35 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def _config_path(stage: str, source: str | os.PathLike[str]) -> Path:
+    path = profile_path(stage, str(source)) if str(source) in PROFILES else Path(source)
+    if not path.suffix and not path.exists():
+        raise DerainError(f"unknown profile {str(source)!r}; use one of {', '.join(PROFILES)} or a YAML file")
+    return path
+
+
+def read_config(stage: str, path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The keys of a config file, on top of those of its `base:` (a profile of the same stage, or a
+    YAML path relative to the file), so that an experiment states only what it changes. Top-level
+    keys replace the base's whole (a `synth:` or `scatter:` block is given in full)."""
+    data = read_yaml(path)
+    if "base" not in data:
+        return data
+    base = str(data.pop("base"))
+    base_path = _config_path(stage, base) if base in PROFILES else path.parent / base
+    if base_path.resolve() in seen:
+        raise DerainError(f"{path}: base {base!r} includes itself")
+    return {**read_config(stage, base_path, (*seen, path.resolve())), **data}
+
+
 def load_config(stage: str, source: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read a stage config from a profile name or a YAML path, apply `overrides` (keys as in YAML), validate."""
     if stage not in STAGES:
         raise DerainError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    path = profile_path(stage, str(source)) if str(source) in PROFILES else Path(source)
-    if not path.suffix and not path.exists():
-        raise DerainError(f"unknown profile {str(source)!r}; use one of {', '.join(PROFILES)} or a YAML file")
-    data = {**read_yaml(path), **(overrides or {})}
+    path = _config_path(stage, source)
+    data = {**read_config(stage, path), **(overrides or {})}
     try:
-        cfg = from_dict(STAGES[stage], data)
+        cfg = from_dict(STAGES[stage].config, data)
         cfg.validate()
     except DerainError as exc:
         raise DerainError(f"{path}: {exc}") from exc

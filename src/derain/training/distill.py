@@ -1,4 +1,4 @@
-"""Stage 3: distil both teachers into the compact student, on real photos (METHOD.md section 4).
+"""Stage 3: distil both teachers into the compact student, on real photos (docs/METHOD.md section 4).
 
 Inputs: patches of the real rainy and rain-free training pools (half each, the teachers' split),
 randomly cropped and mirrored, and degraded by the scattering model with probability
@@ -16,24 +16,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from derain.archs import create_model
+from derain.archs import create_model, require
 from derain.data import compose, random_crop, random_flip, scatter
-from derain.errors import DerainError
-from derain.training.checkpoint import load_finished, submodule_state
 from derain.training.config import DistillConfig
-from derain.training.loop import Stage
 from derain.training.losses import Adapters, normalised_l2, psnr
-from derain.training.pools import Balanced, describe, held_out, open_pool
-from derain.training.rundir import RunDir
-from derain.weights import save_model
+from derain.training.pools import RealPoolsStage
+from derain.weights import load_trained
 
 
 def load_teacher(ref: str, stage: str) -> tuple[nn.Module, str]:
-    """A finished teacher's network, frozen and in eval mode, and its checkpoint path."""
-    state = load_finished(ref, stage)
-    net = create_model(state["arch"])
-    net.load_state_dict(submodule_state(state, "net."))
-    return net.requires_grad_(False).eval(), state["path"]
+    """A finished teacher's network, frozen and in eval mode, and its model file."""
+    net, _, path = load_trained(ref, stage)
+    return net.requires_grad_(False).eval(), str(path)
 
 
 def feature_widths(net: nn.Module) -> list[int]:
@@ -70,16 +64,14 @@ class DistillModule(nn.Module):
         return self
 
 
-class DistillStage(Stage):
+class DistillStage(RealPoolsStage):
     """Teachers A and/or B -> the student."""
 
-    name = "distill"
 
-    def __init__(self, cfg: DistillConfig, root: str | None = None) -> None:
-        super().__init__(cfg)
+    def __init__(self, name: str, cfg: DistillConfig, root: str | None = None) -> None:
+        super().__init__(name, cfg)
+        require(cfg.arch, "derain", features=True, who=self.name)
         net = create_model(cfg.arch)
-        if not hasattr(net, "forward_features"):
-            raise DerainError(f"distill needs a student with features (e.g. rain_unet_s), not {cfg.arch!r}")
         teachers, self.teacher_paths = {}, {}
         for key, ref, stage in (("a", cfg.teacher_recognition, "teacher-recognition"),
                                 ("b", cfg.teacher_reconstruction, "teacher-reconstruction")):
@@ -87,11 +79,8 @@ class DistillStage(Stage):
                 teachers[key], self.teacher_paths[stage] = load_teacher(ref, stage)
         self.module = DistillModule(net, teachers, cfg.output_weight, cfg.feature_weight)
         self.uses_all_parameters = "b" in teachers  # without teacher B nothing trains the decoder
-        self.pools = {"rainy": open_pool(cfg.rainy, cfg, root), "clean": open_pool(cfg.clean, cfg, root)}
-        transform = compose(random_crop(cfg.patch), random_flip(), scatter(cfg.scatter, cfg.degrade_prob))
-        self.sampler = Balanced(self.pools["rainy"], self.pools["clean"], cfg.batch_size, transform, cfg.seed)
-        self.val = held_out(self.pools, compose(random_crop(2 * cfg.patch), scatter(cfg.scatter, cfg.degrade_prob)),
-                            cfg.seed, cfg.val_images)
+        self.open_pools(root, compose(random_crop(cfg.patch), random_flip(), scatter(cfg.scatter, cfg.degrade_prob)),
+                        compose(random_crop(2 * cfg.patch), scatter(cfg.scatter, cfg.degrade_prob)))
 
     def batch(self, step: int, rank: int, world: int) -> list[torch.Tensor]:
         return self.sampler.batch(step, rank, world)[0][:1]  # the (maybe scattered) input only
@@ -105,11 +94,7 @@ class DistillStage(Stage):
         return metrics
 
     def provenance(self) -> dict[str, Any]:
-        return {**describe(self.pools), "teachers": self.teacher_paths}
+        return {**super().provenance(), "teachers": self.teacher_paths}
 
-    def export(self, run: RunDir, summary: dict[str, Any]) -> None:
-        meta = {"stage": self.name, "profile": summary["profile"], "training_data": {
-                    "real_rainy": self.cfg.rainy, "real_clean": self.cfg.clean, "names": "data.json"},
-                "teachers": self.teacher_paths, "seed": self.cfg.seed, "steps": self.cfg.steps,
-                "metrics": summary["metrics"]}
-        save_model(run.path / "model.safetensors", self.module.net, self.cfg.arch, meta)
+    def model_meta(self) -> dict[str, Any]:
+        return {**super().model_meta(), "teachers": self.teacher_paths}

@@ -21,11 +21,14 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from derain.archs.complexity import count_params
+from derain.errors import DerainError
 from derain.training.checkpoint import save_checkpoint
 from derain.training.config import TrainConfig, to_dict
 from derain.training.distributed import Dist, barrier, mean_over_ranks
 from derain.training.logs import RunLog
 from derain.training.rundir import RunDir
+from derain.training.snapshot import FROZEN
+from derain.weights import MODEL_FILE, save_model
 
 
 class Stage(ABC):
@@ -35,8 +38,8 @@ class Stage(ABC):
     module: nn.Module  # forward(*batch) -> (loss, {part: tensor}); `module.net` is the trained network
     uses_all_parameters = True  # False when some trainable weights get no gradient (DDP must look for them)
 
-    def __init__(self, cfg: TrainConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, name: str, cfg: TrainConfig) -> None:
+        self.name, self.cfg = name, cfg
 
     @abstractmethod
     def batch(self, step: int, rank: int, world: int) -> list[torch.Tensor]:
@@ -50,16 +53,33 @@ class Stage(ABC):
         """Which images were trained on / held out; written to data.json in the run directory."""
         return {}
 
+    def model_meta(self) -> dict[str, Any]:
+        """What the exported model file tells about its training beyond stage, budget and metrics."""
+        return {}
+
     def export(self, run: RunDir, summary: dict[str, Any]) -> None:
-        """Write the stage's shippable artefact (derainers: model.safetensors + model.json)."""
+        """Write the trained network (the averaged weights, if any) as the run's model file.
+
+        The next stages read it from there (`weights.load_trained`); derainers also ship it.
+        """
+        meta = {"stage": self.name, "profile": summary["profile"], **self.model_meta(), "seed": self.cfg.seed,
+                "steps": self.cfg.steps, "metrics": summary["metrics"]}
+        save_model(run.path / MODEL_FILE, self.module.net, self.cfg.arch, meta)
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay from lr to lr * lr_min_ratio at the last step."""
+def learning_rate(cfg: TrainConfig, step: int, restart: int | None = None) -> float:
+    """Linear warm-up, then cosine decay from lr to lr * lr_min_ratio at the last step.
+
+    `restart`: the step at which the optimizer started afresh mid-run (a run continued from a
+    snapshot); the rate ramps up again over `warmup` steps from there.
+    """
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    rate = cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    if restart is not None and step < restart + cfg.warmup:
+        rate *= (step - restart + 1) / cfg.warmup
+    return rate
 
 
 def _to_device(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
@@ -99,6 +119,14 @@ class EMA:
             net.load_state_dict(trained)
 
 
+def _load_trained(module: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """Load a snapshot's weights: every trained tensor must be there, only frozen parts may be missing."""
+    missing, unexpected = module.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.startswith(FROZEN)]
+    if missing or unexpected:
+        raise DerainError(f"snapshot does not fit this stage's network (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
 def _validate(stage: Stage, ctx: Dist, step: int, log: RunLog | None, ema: EMA | None = None) -> dict[str, float]:
     """Rank 0 scores the held-out set (with the averaged weights, if any) and redraws the curves."""
     metrics: dict[str, float] = {}
@@ -123,13 +151,18 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
     module = stage.module.to(ctx.device, memory_format=torch.channels_last).train()
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-    start, seconds = 0, 0.0
+    start, seconds, restart = 0, 0.0, None
     ema = EMA(module.net, cfg.ema) if cfg.ema > 0 else None
     if resume_state is not None:
-        module.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        torch.set_rng_state(resume_state["torch_rng"])
         start, seconds = resume_state["step"], resume_state["seconds"]
+        if "optimizer" in resume_state:  # a checkpoint: exact resume
+            module.load_state_dict(resume_state["model"])
+            optimizer.load_state_dict(resume_state["optimizer"])
+            restart = resume_state.get("restart")
+        else:  # a snapshot: the frozen parts were rebuilt with the stage, Adam starts afresh
+            _load_trained(module, resume_state["model"])
+            restart = start
+        torch.set_rng_state(resume_state["torch_rng"])
         if ema is not None:
             ema.weights = {k: v.to(ctx.device) for k, v in resume_state["ema"].items()}
     log = RunLog(run.path) if ctx.main else None
@@ -147,7 +180,7 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
             save_checkpoint(run.checkpoint, {
                 "stage": stage.name, "arch": cfg.arch, "step": step, "steps": cfg.steps, "done": step >= cfg.steps,
                 "config": to_dict(cfg), "model": module.state_dict(), "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(), "seconds": seconds + time.perf_counter() - began,
+                "torch_rng": torch.get_rng_state(), "seconds": seconds + time.perf_counter() - began, "restart": restart,
                 **({"ema": ema.weights} if ema else {})})
             log.export(plot=False)
         barrier(ctx)
@@ -157,7 +190,7 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
     window_start, window_steps, window_parts = time.perf_counter(), 0, {}
     for step in range(start, end):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+            group["lr"] = learning_rate(cfg, step, restart)
         batch = _to_device(stage.batch(step, ctx.rank, ctx.world), ctx.device)
         loss, parts = wrapped(*batch)
         optimizer.zero_grad(set_to_none=True)
@@ -174,7 +207,7 @@ def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | N
             means = mean_over_ranks(ctx, {k: v / window_steps for k, v in window_parts.items()})
             rate = window_steps * cfg.batch_size / max(time.perf_counter() - window_start, 1e-9)
             if log is not None:
-                log.append({"kind": "train", "step": done, **means, "lr": learning_rate(cfg, step), "img_per_s": rate})
+                log.append({"kind": "train", "step": done, **means, "lr": learning_rate(cfg, step, restart), "img_per_s": rate})
             bar.set_postfix(loss=f"{means['loss']:.4f}", img_s=f"{rate:.1f}")
             window_start, window_steps, window_parts = time.perf_counter(), 0, {}
         bar.update(1)

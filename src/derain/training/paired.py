@@ -14,82 +14,45 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from derain.archs import create_model
+from derain.archs import arch_info, create_model
 from derain.data import (Concat, MixedSampler, PatchSampler, Transform, View, compose, fixed_patches, fraction_subset,
                          open_view, random_crop, random_flip, stack)
 from derain.errors import DerainError
-from derain.training.checkpoint import load_finished, submodule_state
 from derain.paths import data_root
 from derain.synth.mixture import STREAKS, MixtureConfig, RainMixture, render_rain
 from derain.synth.streaks import StreakBank
 from derain.training.config import PairedConfig, to_dict
 from derain.training.loop import Stage
-from derain.training.losses import normalised_l2, psnr, restoration_loss
-from derain.training.rundir import RunDir
-from derain.weights import save_model
-
-
-def restore(net: nn.Module, rainy: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-    """Unclamped output (so the loss keeps its gradient at 0 and 1) and features, if the net has them."""
-    if hasattr(net, "forward_features"):
-        return net.forward_features(rainy)
-    return net(rainy), None
-
-
-class PairedModule(nn.Module):
-    """L1 + (1 - SSIM) to the clean image, plus the optional feature anchor."""
-
-    def __init__(self, net: nn.Module, ssim_weight: float, anchor: nn.Module | None, anchor_weight: float) -> None:
-        super().__init__()
-        self.net, self.ssim_weight, self.anchor_weight = net, ssim_weight, anchor_weight
-        self.anchor = anchor.requires_grad_(False).eval() if anchor is not None else None
-
-    def forward(self, rainy: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out, feats = restore(self.net, rainy)
-        loss, parts = restoration_loss(out, clean, self.ssim_weight)
-        if self.anchor is not None:
-            with torch.no_grad():
-                reference = self.anchor.forward_features(rainy)[1]
-            parts["anchor"] = normalised_l2(feats, reference)
-            loss = loss + self.anchor_weight * parts["anchor"]
-        return loss, parts
-
-    def train(self, mode: bool = True) -> PairedModule:
-        super().train(mode)
-        if self.anchor is not None:
-            self.anchor.eval()
-        return self
+from derain.training.losses import Restoration, psnr
+from derain.weights import load_trained
 
 
 class PairedStage(Stage):
     """`finetune` (from a distill checkpoint) or `supervised` (from scratch) on a fraction of pairs."""
 
     def __init__(self, name: str, cfg: PairedConfig, root: str | None = None) -> None:
-        super().__init__(cfg)
-        self.name = name
+        super().__init__(name, cfg)
         if name == "finetune" and cfg.init is None:
             raise DerainError("finetune starts from the distilled student: set init (--init RUN_DIR_OR_CHECKPOINT)")
         if name == "supervised" and (cfg.init is not None or cfg.distill_weight > 0):
             raise DerainError("supervised trains from scratch: init must be empty and distill_weight 0")
+        features = arch_info(cfg.arch).features
         net = create_model(cfg.arch)
         anchor = None
         self.init_from = None
         if cfg.init is not None:
-            state = load_finished(cfg.init, "distill", cfg.arch)
-            weights = submodule_state(state, "net.")
+            distilled, _, path = load_trained(cfg.init, "distill", cfg.arch)
+            weights = distilled.state_dict()
             if cfg.init_parts == "encoder":  # transfer the representations, not the distilled output
                 weights = {k: v for k, v in weights.items() if k.startswith("encoder.")}
-            missing = net.load_state_dict(weights, strict=cfg.init_parts == "all").missing_keys
-            if any(k.startswith("encoder.") for k in missing):
-                raise DerainError(f"{state['path']}: the distilled student has no complete encoder")
-            self.init_from = state["path"]
+            net.load_state_dict(weights, strict=cfg.init_parts == "all")
+            self.init_from = str(path)
             if cfg.distill_weight > 0:
                 anchor = copy.deepcopy(net)
-        if cfg.distill_weight > 0 and not hasattr(net, "forward_features"):
+        if cfg.distill_weight > 0 and not features:
             raise DerainError(f"distill_weight needs an architecture with features; {cfg.arch!r} has none")
-        self.module = PairedModule(net, cfg.ssim_weight, anchor, cfg.distill_weight)
+        self.module = Restoration(net, cfg.ssim_weight, features, anchor, cfg.distill_weight)
 
         crops = compose(random_crop(cfg.patch), random_flip())
         components: list[tuple[Concat, Transform, float]] = []
@@ -166,11 +129,9 @@ class PairedStage(Stage):
         return {"pairs": self.cfg.pairs, "synth": synth, "pool_size": self.pool_size, "fraction": self.cfg.fraction, "seed": self.cfg.seed,
                 "init": self.init_from, "init_parts": self.cfg.init_parts, "train": self.train_names, "val": self.val_names}
 
-    def export(self, run: RunDir, summary: dict[str, Any]) -> None:
-        meta = {"stage": self.name, "profile": summary["profile"], "training_data": {
+    def model_meta(self) -> dict[str, Any]:
+        return {"training_data": {
                     "pairs": self.cfg.pairs, "pool_size": self.pool_size, "train_pairs": len(self.train_names),
                     "synth": to_dict(self.cfg.synth) if self.cfg.synth else None,
                     "rain_free_backgrounds": len(self.background_names) if self.mixture else 0, "names": "data.json"},
-                "fraction": self.cfg.fraction, "seed": self.cfg.seed, "steps": self.cfg.steps, "init": self.init_from,
-                "init_parts": self.cfg.init_parts, "metrics": summary["metrics"]}
-        save_model(run.path / "model.safetensors", self.module.net, self.cfg.arch, meta)
+                "fraction": self.cfg.fraction, "init": self.init_from, "init_parts": self.cfg.init_parts}

@@ -2,7 +2,8 @@
 
 Every set of a pool is split by `holdout_split(names, holdout, split_seed)`; the stages that learn
 from real images (teachers A and B, distillation) share the split through their configs, so the
-images a teacher is scored on were never seen by any of them.
+images a teacher is scored on were never seen by any of them. `RealPoolsStage` is what those
+three stages have in common.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from derain.data import Concat, PatchSampler, Transform, View, fixed_patches, holdout_split, open_view, stack
 from derain.errors import DerainError
 from derain.training.config import RealPoolsConfig
+from derain.training.loop import Stage
 
 
 @dataclass
@@ -63,3 +65,25 @@ def held_out(pools: dict[str, Pool], transform: Transform, seed: int, limit: int
              per_image: int = 1) -> dict[str, list[torch.Tensor]]:
     """Fixed patches of the first `limit` held-out images of each pool, per role."""
     return {label: stack(fixed_patches(p.held, transform, seed, limit, per_image)) for label, p in pools.items()}
+
+
+class RealPoolsStage(Stage):
+    """A stage that learns from real photos: the rainy and rain-free pools, half of each batch from each."""
+
+    cfg: RealPoolsConfig
+
+    def open_pools(self, root: str | None, transform: Transform, val_transform: Transform, val_crops: int = 1) -> None:
+        """Open both pools with their held-out split, the balanced sampler and the fixed validation patches.
+
+        Called once the trained module exists, so that its initial weights are drawn first.
+        """
+        cfg = self.cfg
+        self.pools = {"rainy": open_pool(cfg.rainy, cfg, root), "clean": open_pool(cfg.clean, cfg, root)}
+        self.sampler = Balanced(self.pools["rainy"], self.pools["clean"], cfg.batch_size, transform, cfg.seed)
+        self.val = held_out(self.pools, val_transform, cfg.seed, cfg.val_images, val_crops)
+
+    def provenance(self) -> dict[str, Any]:
+        return describe(self.pools)
+
+    def model_meta(self) -> dict[str, Any]:
+        return {"training_data": {"real_rainy": self.cfg.rainy, "real_clean": self.cfg.clean, "names": "data.json"}}

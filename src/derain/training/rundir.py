@@ -78,11 +78,17 @@ def check_run_dir(path: Path, stage: str, config: dict[str, Any], resume: bool,
         return None
     if not ckpt.exists():
         raise DerainError(f"{path}: nothing to resume (no checkpoint.pt); drop --resume to start the run")
-    state = load_checkpoint(ckpt)
+    return check_continues(load_checkpoint(ckpt), stage, config, defaults)
+
+
+def check_continues(state: dict[str, Any], stage: str, config: dict[str, Any],
+                    defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`state` (a checkpoint's or a snapshot's) if this stage and config may continue it."""
+    where = state["path"]
     if state["stage"] != stage:
-        raise DerainError(f"{ckpt}: is a {state['stage']!r} checkpoint, not {stage!r}; resume it with its own stage")
+        raise DerainError(f"{where}: is a {state['stage']!r} run, not {stage!r}; resume it with its own stage")
     changed = _differences(state["config"], config, defaults or {})
     if changed:
-        raise DerainError(f"{ckpt}: config changed since the run started ({', '.join(changed)}); "
+        raise DerainError(f"{where}: config changed since the run started ({', '.join(changed)}); "
                           "resume with the same options or use --out")
     return state

@@ -1,4 +1,4 @@
-"""Stages 1 and 2: the teachers, trained on real photos only (METHOD.md sections 2 and 3).
+"""Stages 1 and 2: the teachers, trained on real photos only (docs/METHOD.md sections 2 and 3).
 
 Teacher A (recognition) tells real rainy from real rain-free crops. Every crop, of either class,
 is taken at a random scale, mirrored and re-compressed at a random JPEG quality, so neither the
@@ -17,16 +17,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from derain.archs import create_model
-from derain.archs.classifier import RainClassifier
+from derain.archs import create_model, require
 from derain.data import (View, compose, fixed_patches, open_dataset, random_crop, random_flip, random_jpeg, random_scaled_crop,
                          scatter, stack)
-from derain.errors import DerainError
 from derain.training.config import ReconstructionConfig, RecognitionConfig
-from derain.training.loop import Stage
-from derain.training.losses import psnr
-from derain.training.paired import PairedModule
-from derain.training.pools import Balanced, describe, held_out, open_pool
+from derain.training.losses import Restoration, psnr
+from derain.training.pools import RealPoolsStage
 
 
 class ClassifierModule(nn.Module):
@@ -41,21 +37,17 @@ class ClassifierModule(nn.Module):
         return loss, {"bce": loss}
 
 
-class RecognitionStage(Stage):
+class RecognitionStage(RealPoolsStage):
     """Teacher A: rainy (1) vs rain-free (0) real photos."""
 
-    name = "teacher-recognition"
+    cfg: RecognitionConfig
 
-    def __init__(self, cfg: RecognitionConfig, root: str | None = None) -> None:
-        super().__init__(cfg)
-        net = create_model(cfg.arch)
-        if not isinstance(net, RainClassifier):
-            raise DerainError(f"teacher-recognition trains a classifier (rain_classifier), not {cfg.arch!r}")
-        self.module = ClassifierModule(net)
-        self.pools = {"rainy": open_pool(cfg.rainy, cfg, root), "clean": open_pool(cfg.clean, cfg, root)}
+    def __init__(self, name: str, cfg: RecognitionConfig, root: str | None = None) -> None:
+        super().__init__(name, cfg)
+        require(cfg.arch, "classify", features=True, who=self.name)
+        self.module = ClassifierModule(create_model(cfg.arch))
         self.transform = compose(random_scaled_crop(cfg.patch, *cfg.rescale), random_flip(), random_jpeg(*cfg.jpeg_quality))
-        self.sampler = Balanced(self.pools["rainy"], self.pools["clean"], cfg.batch_size, self.transform, cfg.seed)
-        self.val = held_out(self.pools, self.transform, cfg.seed, cfg.val_images, cfg.val_crops)
+        self.open_pools(root, self.transform, self.transform, cfg.val_crops)
         self.udgnet = View(open_dataset("udgnet43", root), cache_bytes=0) if cfg.score_udgnet43 else None
 
     def batch(self, step: int, rank: int, world: int) -> list[torch.Tensor]:
@@ -78,24 +70,20 @@ class RecognitionStage(Stage):
         return metrics
 
     def provenance(self) -> dict[str, Any]:
-        return {**describe(self.pools), "scored_only": ["udgnet43"] if self.udgnet is not None else []}
+        return {**super().provenance(), "scored_only": ["udgnet43"] if self.udgnet is not None else []}
 
 
-class ReconstructionStage(Stage):
+class ReconstructionStage(RealPoolsStage):
     """Teacher B: scattered real patch -> the real patch."""
 
-    name = "teacher-reconstruction"
+    cfg: ReconstructionConfig
 
-    def __init__(self, cfg: ReconstructionConfig, root: str | None = None) -> None:
-        super().__init__(cfg)
-        net = create_model(cfg.arch)
-        if not hasattr(net, "forward_features"):
-            raise DerainError(f"teacher-reconstruction needs a restorer with features (e.g. rain_unet_l), not {cfg.arch!r}")
-        self.module = PairedModule(net, cfg.ssim_weight, None, 0.0)
-        self.pools = {"rainy": open_pool(cfg.rainy, cfg, root), "clean": open_pool(cfg.clean, cfg, root)}
-        transform = compose(random_crop(cfg.patch), random_flip(), scatter(cfg.scatter))
-        self.sampler = Balanced(self.pools["rainy"], self.pools["clean"], cfg.batch_size, transform, cfg.seed)
-        self.val = held_out(self.pools, compose(random_crop(2 * cfg.patch), scatter(cfg.scatter)), cfg.seed, cfg.val_images)
+    def __init__(self, name: str, cfg: ReconstructionConfig, root: str | None = None) -> None:
+        super().__init__(name, cfg)
+        require(cfg.arch, "derain", features=True, who=self.name)
+        self.module = Restoration(create_model(cfg.arch), cfg.ssim_weight, features=True)
+        self.open_pools(root, compose(random_crop(cfg.patch), random_flip(), scatter(cfg.scatter)),
+                        compose(random_crop(2 * cfg.patch), scatter(cfg.scatter)))
 
     def batch(self, step: int, rank: int, world: int) -> list[torch.Tensor]:
         return self.sampler.batch(step, rank, world)[0]
@@ -107,6 +95,3 @@ class ReconstructionStage(Stage):
             metrics[f"val_psnr_{label}"] = psnr(self.module.net(degraded), target)
             metrics[f"val_psnr_{label}_input"] = psnr(degraded, target)
         return metrics
-
-    def provenance(self) -> dict[str, Any]:
-        return describe(self.pools)
