@@ -1,41 +1,124 @@
-"""Atomic file writes: a temporary file beside the target, renamed into place.
+"""Atomic file writes: a temporary file beside the target, published under its final name.
 
 Every file the project writes for a user (images, model weights, checkpoints, logs, reports) goes
-through here, so a crash, a full disk or a bad input never leaves a partial or clobbered file.
+through here, so a crash, a full disk, a kill or a bad input never leaves a partial or clobbered
+file. Publishing without `overwrite` claims the name atomically (a hard link fails if the name is
+taken), so of two runs writing the same output one wins and the other says so, instead of
+silently replacing the first one's file.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from derain.errors import DerainError
 
-def atomic_write(target: str | os.PathLike[str], write: Callable[[Path], object], suffix: str = "") -> Path:
-    """Call `write(tmp)` on a fresh temporary path in `target`'s folder, then rename it to `target`.
+_NAME_MAX = 255  # bytes per file name on the usual file systems, when the folder does not say
+_RANDOM_BYTES = 4  # 8 hex characters in each temporary name
+
+
+def exists_error(target: Path) -> DerainError:
+    """The one message for an output name that is taken, whether seen early or when publishing."""
+    return DerainError(f"{target}: already exists (use --overwrite to replace it)")
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no such folder (yet), or no pathconf (Windows)
+        limit = -1
+    return limit if limit > 0 else _NAME_MAX
+
+
+def temp_sibling(target: Path, tag: str = "", suffix: str = "", folder: bool = False) -> Path:
+    """Create a new hidden file (or folder) beside `target`, named `.NAME.TAG<random><suffix>`.
+
+    NAME is `target`'s name, cut so the temporary name fits the file system's limit however long
+    the final name is. The mode follows the umask like any file the user creates (mkstemp and
+    mkdtemp would make it private, and the published output with it).
+    """
+    room = _name_max(target.parent) - len(os.fsencode(f"..{tag}{suffix}")) - 2 * _RANDOM_BYTES
+    name = target.name
+    while name and len(os.fsencode(name)) > room:
+        name = name[:-1]
+    while True:
+        path = target.parent / f".{name}.{tag}{secrets.token_hex(_RANDOM_BYTES)}{suffix}"
+        try:
+            if folder:
+                path.mkdir()
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+        except FileExistsError:
+            continue  # another run drew the same name: draw again
+
+
+def _link_or_claim(tmp: Path, target: Path) -> bool:
+    """Create `target` only if the name is free: as a hard link to `tmp` (True) or, on file
+    systems without hard links (FAT, some network shares), as an empty placeholder (False)."""
+    try:
+        os.link(tmp, target)
+        return True
+    except FileExistsError:
+        raise
+    except OSError:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        return False
+
+
+def publish(tmp: Path, target: Path, overwrite: bool) -> None:
+    """Give the finished file `tmp` the name `target`, replacing an existing file only if `overwrite`."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        linked = _link_or_claim(tmp, target)
+    except FileExistsError:
+        raise exists_error(target) from None
+    if not linked:
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            target.unlink(missing_ok=True)  # our own empty placeholder
+            raise
+
+
+def atomic_write(target: str | os.PathLike[str], write: Callable[[Path], object], suffix: str = "",
+                 overwrite: bool = True) -> Path:
+    """Call `write(tmp)` on a fresh temporary path in `target`'s folder, then publish it as `target`.
 
     `suffix` keeps the extension on the temporary name for writers that infer the format from it.
+    `overwrite=False` refuses (with a `DerainError`) a `target` that exists when the file is
+    published; the default replaces it, as checkpoints, logs and reports rewrite their own files.
     The temporary file is removed whatever happens; the folder must exist.
     """
     target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temp_sibling(target, suffix=suffix)
     try:
         write(tmp)
-        tmp.chmod(0o644)  # a file for the user, not a private temporary (mkstemp makes it 0600)
-        os.replace(tmp, target)
+        publish(tmp, target, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
     return target
 
 
-def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:
-    """Atomically replace `target` with `text`."""
-    return atomic_write(target, lambda p: p.write_text(text))
+def atomic_write_text(target: str | os.PathLike[str], text: str, overwrite: bool = True) -> Path:
+    """Atomically write `text` to `target` (see `atomic_write` for `overwrite`)."""
+    return atomic_write(target, lambda p: p.write_text(text), overwrite=overwrite)
 
 
-def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
-    """Atomically replace `target` with `data`."""
-    return atomic_write(target, lambda p: p.write_bytes(data))
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, overwrite: bool = True) -> Path:
+    """Atomically write `data` to `target` (see `atomic_write` for `overwrite`)."""
+    return atomic_write(target, lambda p: p.write_bytes(data), overwrite=overwrite)
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` if needed and prove a file can be made in it, before any long work starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temp_sibling(folder / "probe").unlink()
+    except OSError as exc:
+        raise DerainError(f"{folder}: cannot write ({exc.strerror or exc})") from exc

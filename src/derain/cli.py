@@ -3,13 +3,17 @@
 Subcommands are imported lazily (module path per name) so that `derain --help` stays fast and a
 heavy stage never slows down another. Every `DerainError` becomes one line on stderr and exit
 code 2; an unexpected exception becomes one line too (set DERAIN_DEBUG=1 for the traceback).
+SIGTERM is handled like Ctrl-C: the work stops, temporary files and folders are removed (by the
+`finally` blocks that publish outputs), one line is printed and the exit code is 143 (128 + 15).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+from types import FrameType
 
 import click
 
@@ -52,8 +56,18 @@ def cli() -> None:
     """Remove rain streaks from photographs, and reproduce the task transfer learning method."""
 
 
+class Terminated(BaseException):
+    """SIGTERM as an exception, so cleanup runs; a BaseException like KeyboardInterrupt, so that
+    the per-image `except Exception` of a batch does not swallow it."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main() -> None:
     """Console-script entry: run the CLI and turn every failure into one line."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -68,6 +82,9 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("derain: interrupted", err=True)
         sys.exit(130)
+    except Terminated:
+        click.echo("derain: terminated", err=True)
+        sys.exit(128 + signal.SIGTERM)
     except Exception as exc:  # noqa: BLE001 - the CLI promises no tracebacks
         if os.environ.get("DERAIN_DEBUG"):
             raise

@@ -23,6 +23,7 @@ from derain.weights import DEFAULT_MODEL, load_model as _load_weights
 AUTO_TILE = 768  # pixels per side; keeps a 12-MP photo under 2 GiB peak (benchmarks/bench_models.py)
 AUTO_UNTILED_PIXELS = 1024 * 1024  # smaller images run in one piece
 DEFAULT_OVERLAP = 96  # px; seams stay under ~1/255 for the student (tests/test_inference.py)
+Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
 
 
 def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
@@ -50,20 +51,30 @@ def _starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     return [*range(0, last, stride), last]
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device `name` stands for, checked once before any image: one this engine runs on, and present."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise DerainError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto") from exc
+    present = {"cpu": True, "mps": torch.backends.mps.is_available(),
+               "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()}
+    if device.type not in present:  # e.g. meta: accepted by torch, useless for images
+        raise DerainError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or auto")
+    if not present[device.type]:
+        raise DerainError(f"device {name!r} requested but this machine has no such device")
+    return device
+
+
 class Derainer:
     """A loaded model plus the policy to run it (device, tiling, precision)."""
 
     def __init__(self, model: nn.Module, meta: dict[str, Any] | None = None, device: str = "cpu",
                  tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False,
                  backend: str = "torch") -> None:
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            self.device = torch.device(device)
-        except RuntimeError as exc:
-            raise DerainError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from exc
-        if self.device.type == "cuda" and (not torch.cuda.is_available() or (self.device.index or 0) >= torch.cuda.device_count()):
-            raise DerainError(f"device {device!r} requested but no such CUDA GPU is available")
+        self.device = resolve_device(device)
         if tile != "auto" and (not isinstance(tile, int) or tile < 0):
             raise DerainError(f"tile must be 'auto', 0 (no tiling) or a positive size, got {tile!r}")
         if overlap < 0:
@@ -71,6 +82,9 @@ class Derainer:
         size = AUTO_TILE if tile == "auto" else tile
         if size and size <= 2 * overlap:
             raise DerainError(f"tile ({size}) must be larger than twice the overlap ({overlap})")
+        align = getattr(model, "align", 1)
+        if size and size < align:  # tile origins step by the grid: smaller tiles would leave gaps
+            raise DerainError(f"tile ({size}) must be at least the network's grid ({align} px)")
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self.meta = meta or {}
         self.tile, self.overlap, self.bf16 = tile, overlap, bf16
@@ -96,28 +110,46 @@ class Derainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.model(x).float().clamp(0, 1).cpu()
 
-    def restore(self, rgb: torch.Tensor) -> torch.Tensor:
-        """Derain a (3, H, W) float tensor in [0, 1], tiled if large."""
+    def _predict(self, batch: torch.Tensor) -> torch.Tensor:
+        """Run the backend; broken weights (NaN) must fail loudly, not write a black image."""
+        out = self.forward(batch)
+        if not torch.isfinite(out).all():
+            raise DerainError("the model's output is not finite (NaN or inf): its weights are broken")
+        return out
+
+    def restore(self, rgb: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
+        """Derain a (3, H, W) float tensor in [0, 1], tiled if large.
+
+        `progress(done, total)` is called after each tile, so a caller (the web page's progress
+        bar) can report on a long photo, and stop it by raising.
+        """
         _, h, w = rgb.shape
         tile = self._tile_size(h, w)
         if tile == 0 or (h <= tile and w <= tile):
-            return self.forward(rgb[None])[0]
+            out = self._predict(rgb[None])[0]
+            if progress:
+                progress(1, 1)
+            return out
         out = torch.zeros_like(rgb)
         weight = torch.zeros(1, h, w)
         align = getattr(self.model, "align", 1)
         ys, xs = _starts(h, tile, self.overlap, align), _starts(w, tile, self.overlap, align)
+        done = 0
         for y in ys:
             for x in xs:
                 th, tw = min(tile, h - y), min(tile, w - x)
-                pred = self.forward(rgb[None, :, y:y + th, x:x + tw])[0]
+                pred = self._predict(rgb[None, :, y:y + th, x:x + tw])[0]
                 wy = _ramp(th, self.overlap, y > 0, y + th < h)
                 wx = _ramp(tw, self.overlap, x > 0, x + tw < w)
                 wt = wy[:, None] * wx[None, :]
                 out[:, y:y + th, x:x + tw] += pred * wt
                 weight[:, y:y + th, x:x + tw] += wt
+                done += 1
+                if progress:
+                    progress(done, len(ys) * len(xs))
         return out / weight
 
-    def remove(self, image: np.ndarray) -> np.ndarray:
+    def remove(self, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """Derain an image array and return one of the same shape and dtype (alpha kept as is)."""
         arr = np.asarray(image)
         if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
@@ -135,7 +167,7 @@ class Derainer:
             x = x[..., None]
         color = x[..., :3] if x.shape[2] >= 3 else np.repeat(x, 3, axis=2)
         rgb = torch.from_numpy(np.ascontiguousarray(color.transpose(2, 0, 1)))
-        out = self.restore(rgb).numpy().transpose(1, 2, 0)
+        out = self.restore(rgb, progress).numpy().transpose(1, 2, 0)
         if x.shape[2] == 1:
             out = out.mean(axis=2, keepdims=True)
         elif x.shape[2] == 4:
@@ -150,9 +182,13 @@ def parse_tile(text: str) -> int | str:
     """The `--tile` option: 'auto' or a non-negative number of pixels."""
     if text == "auto":
         return text
-    if not text.isdigit():
+    try:
+        size = int(text)  # str.isdigit() would also accept digits int() refuses, such as '²'
+    except ValueError:
+        size = -1
+    if size < 0:
         raise DerainError(f"--tile must be a number of pixels, 0 or 'auto', got {text!r}")
-    return int(text)
+    return size
 
 
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "cpu", tile: int | str = "auto",

@@ -6,8 +6,9 @@
   written back untouched). Pillow cannot hold 16-bit colour, so 16-bit PNG goes through pypng and
   TIFF through tifffile.
 * A decompression bomb (more than `MAX_PIXELS`) is refused before any pixel is decoded.
-* Writes are atomic: a temporary file in the destination folder, renamed into place, so a crash or
-  a bad input never leaves a partial or clobbered output.
+* Writes are atomic: a temporary file in the destination folder, published under its name (never
+  over an existing file unless asked), so a crash, a kill, a concurrent run or a bad input never
+  leaves a partial or clobbered output.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import png
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from derain.atomic import atomic_write
+from derain.atomic import atomic_write, exists_error
 from derain.errors import DerainError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -178,12 +179,13 @@ def write_picture(path: str | os.PathLike[str], pic: Picture, overwrite: bool = 
     """
     target = Path(path)
     if target.exists() and not overwrite:
-        raise DerainError(f"{target}: already exists (use --overwrite to replace it)")
-    if target.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise exists_error(target)
+    if not is_image_name(target):
         raise DerainError(f"{target}: unsupported output format {target.suffix!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, lambda tmp: _encode(tmp, target, pic, quality, png_level), suffix=target.suffix)
+        atomic_write(target, lambda tmp: _encode(tmp, target, pic, quality, png_level), suffix=target.suffix,
+                     overwrite=overwrite)
     except OSError as exc:
         raise DerainError(f"{target}: cannot write ({exc.strerror or exc})") from exc
 
@@ -193,9 +195,14 @@ def write_rgb(path: str | os.PathLike[str], rgb: np.ndarray, overwrite: bool = F
     write_picture(path, Picture(np.asarray(rgb, dtype=np.float32)), overwrite=overwrite, png_level=png_level)
 
 
+def is_image_name(path: Path) -> bool:
+    """Whether `path`'s extension is one this module reads and writes."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files directly inside `folder`, sorted by name (hidden files skipped)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DerainError(f"{folder}: no such directory")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p) and not p.name.startswith("."))

@@ -59,9 +59,11 @@ def export_bytes(model: nn.Module, meta: dict[str, Any] | None = None) -> bytes:
     return proto.SerializeToString()
 
 
-def export_onnx(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any] | None = None) -> Path:
-    """Write the ONNX file atomically (a partial file never appears under `path`)."""
-    return atomic_write_bytes(path, export_bytes(model, meta))
+def export_onnx(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any] | None = None,
+                overwrite: bool = True) -> Path:
+    """Write the ONNX file atomically (a partial file never appears under `path`; an existing one is
+    replaced only if `overwrite`)."""
+    return atomic_write_bytes(path, export_bytes(model, meta), overwrite=overwrite)
 
 
 class OnnxRunner:

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from derain.atomic import exists_error
 from derain.errors import DerainError
 from derain.io import Picture, read_rgb, write_picture
 from derain.synth.preset import list_presets
@@ -33,7 +34,7 @@ def plan(out_dir: Path, overwrite: bool) -> list[Path]:
     outputs = [out_dir / name for name in OUTPUTS]
     for path in outputs:
         if path.exists() and not overwrite:
-            raise DerainError(f"{path}: already exists (use --overwrite to replace it)")
+            raise exists_error(path)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

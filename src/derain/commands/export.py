@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from derain.atomic import exists_error
 from derain.errors import DerainError
 
 
@@ -25,9 +26,9 @@ def onnx_cmd(model_name: str, output: Path, overwrite: bool) -> None:
     from derain.weights import load_model
 
     if output.exists() and not overwrite:
-        raise DerainError(f"{output}: already exists (use --overwrite to replace it)")
+        raise exists_error(output)
     if not output.parent.is_dir():
         raise DerainError(f"{output.parent}: no such directory")
     model, meta = load_model(model_name)
-    export_onnx(output, model, meta)
+    export_onnx(output, model, meta, overwrite=overwrite)
     click.echo(f"{model_name} -> {output} (opset {OPSET}, {output.stat().st_size / 1e6:.2f} MB)", err=True)

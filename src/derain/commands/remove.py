@@ -8,6 +8,7 @@ processed, and the exit code says that something failed.
 from __future__ import annotations
 
 import glob
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,16 +16,19 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from derain.atomic import exists_error
 from derain.errors import DerainError
-from derain.io import IMAGE_EXTENSIONS, list_images, read_picture, write_picture
+from derain.io import IMAGE_EXTENSIONS, is_image_name, list_images, read_picture, write_picture
 
 
 def expand_inputs(inputs: tuple[str, ...], skip_suffix: str = "") -> tuple[list[Path], list[str]]:
     """Resolve files, folders and glob patterns to image files (order kept, duplicates dropped).
 
-    Returns the files and one error line per input that yields nothing, so the rest of the batch
-    can still run. Inside folders and globs, files whose name ends with `skip_suffix` are earlier
-    outputs of this command and are not derained again.
+    Returns the files and one error line per input that yields nothing (or is not an image file),
+    so the rest of the batch can still run. Inside folders and globs, files whose name ends with
+    `skip_suffix` are earlier outputs of this command and are not derained again. Files keep the
+    path they were given by (a symlink is not resolved), so outputs go beside the link, named
+    after it; duplicates are found on the resolved path.
     """
     found: list[Path] = []
     errors: list[str] = []
@@ -35,17 +39,28 @@ def expand_inputs(inputs: tuple[str, ...], skip_suffix: str = "") -> tuple[list[
             if not images:
                 errors.append(f"{path}: directory contains no images ({', '.join(IMAGE_EXTENSIONS)})")
             found += images
-        elif path.exists():
+        elif path.exists() and is_image_name(path):
             found.append(path)
+        elif path.exists():
+            errors.append(f"{path}: not a supported image file ({', '.join(IMAGE_EXTENSIONS)}); skipped")
         elif glob.has_magic(item):
-            matches = sorted(Path(p) for p in glob.glob(item) if Path(p).suffix.lower() in IMAGE_EXTENSIONS)
+            matches = sorted(Path(p) for p in glob.glob(item) if is_image_name(Path(p)))
             matches = [p for p in matches if not (skip_suffix and p.stem.endswith(skip_suffix))]
             if not matches:
                 errors.append(f"{item}: pattern matches no images")
             found += matches
         else:
             errors.append(f"{path}: no such file or directory")
-    return list(dict.fromkeys(p.resolve() for p in found)), errors
+    unique: dict[Path, Path] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values()), errors
+
+
+def check_suffix(suffix: str) -> None:
+    """Refuse a `--suffix` that is a path: it would write outside the input's folder."""
+    if any(sep in suffix for sep in (os.sep, os.altsep) if sep):
+        raise DerainError(f"--suffix must not contain a path separator, got {suffix!r}")
 
 
 def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[Path]:
@@ -55,11 +70,8 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
     if clashes:
         raise DerainError(f"several inputs would be written to {sorted(clashes)[0]}; use separate runs or no -o")
     for src, dst in zip(files, outputs):
-        if dst.resolve() == src:
+        if dst.resolve() == src.resolve():
             raise DerainError(f"{dst}: output would replace its input; choose another -o or --suffix")
-        if dst.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise DerainError(f"{src}: cannot write results as {dst.suffix or 'a file without extension'}; "
-                              f"supported: {', '.join(IMAGE_EXTENSIONS)}")
     return outputs
 
 
@@ -83,6 +95,7 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
     """Remove rain from INPUTS: image files, folders of images, or glob patterns."""
     from derain.inference import load_model, parse_tile  # torch import only when work is certain
 
+    check_suffix(suffix)
     tile_size = parse_tile(tile)
     files, errors = expand_inputs(inputs, skip_suffix="" if out_dir else suffix)
     for line in errors:
@@ -97,9 +110,12 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
     for src, dst in bar:
         try:
             if dst.exists() and not overwrite:
-                raise DerainError(f"{dst}: already exists (use --overwrite to replace it)")
+                raise exists_error(dst)
             pic = read_picture(src)
-            pic.rgb = derainer.remove(pic.rgb)
+            try:
+                pic.rgb = derainer.remove(pic.rgb)
+            except DerainError as exc:  # the engine does not know the file's name
+                raise DerainError(f"{src}: {exc}") from exc
             write_picture(dst, pic, overwrite=overwrite)
         except DerainError as exc:
             failed += 1

@@ -22,6 +22,7 @@ import click
 def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path | None, limit: int | None,
              save_images: bool, device: str, tile: str) -> None:
     """Evaluate MODEL on DATASET: Y-PSNR/SSIM and RGB-PSNR if paired, NIQE/BRISQUE if not."""
+    from derain.atomic import check_writable
     from derain.evaluation import evaluate
     from derain.inference import load_model, parse_tile
 
@@ -29,6 +30,7 @@ def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path
     derainer = None if model_name == "input" else load_model(model_name, device=device, tile=tile_size)
     label = Path(model_name).stem if model_name.endswith(".safetensors") else model_name
     out = out_dir or Path("runs") / "eval" / f"{label}-{Path(dataset).name}"
+    check_writable(out)  # before scoring, not after
     report = evaluate(derainer, dataset, model_name=label, data_root=data_root, limit=limit,
                       save_images=out / "images" if save_images else None)
     report.write(out)
