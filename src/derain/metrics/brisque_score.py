@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import gamma as gamma_fn
 
 from derain.errors import DerainError
-from derain.metrics.color import luma, to_uint8
+from derain.metrics.color import metric_planes, to_uint8
 from derain.metrics.nss import HORIZONTAL, MAIN_DIAGONAL, VERTICAL, aggd_fit, ggd_fit, mscn, neighbour_products
 from derain.metrics.resize import imresize
 from derain.metrics.store import brisque_model_path
@@ -111,7 +111,7 @@ def scale_features(feats: np.ndarray) -> np.ndarray:
 def brisque(img: np.ndarray, model_path: str | Path | None = None) -> float:
     """BRISQUE of an RGB image (uint8, or float in [0, 1]; quantised to 8 bit first)."""
     model = _load_model(Path(model_path) if model_path else brisque_model_path())
-    plane = luma(to_uint8(img), "gray")[..., 0]
+    plane = metric_planes(to_uint8(img), "gray")[..., 0]
     if min(plane.shape) < MIN_SIDE:
         raise DerainError(f"BRISQUE needs images of at least {MIN_SIDE}x{MIN_SIDE} pixels, got {plane.shape[1]}x{plane.shape[0]}")
     feats = features(plane)

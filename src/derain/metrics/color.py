@@ -55,7 +55,7 @@ def rgb_to_gray(img: np.ndarray) -> np.ndarray:
     return 255.0 * (_unit_rgb(img) @ _GRAY)
 
 
-def luma(img8: np.ndarray, channel: Channel) -> np.ndarray:
+def metric_planes(img8: np.ndarray, channel: Channel) -> np.ndarray:
     """Planes a metric is computed on, float64 with integer values: (H, W, 1) for y/gray, (H, W, 3) for rgb."""
     if channel == "rgb":
         return img8.astype(np.float64)

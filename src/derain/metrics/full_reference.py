@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from derain.errors import DerainError
-from derain.metrics.color import Channel, luma, to_uint8
+from derain.metrics.color import Channel, metric_planes, to_uint8
 from derain.metrics.filters import gaussian_filter
 
 SSIM_WINDOW = 11
@@ -33,7 +33,7 @@ def _pair(pred: np.ndarray, target: np.ndarray, channel: Channel) -> tuple[np.nd
     a, b = to_uint8(pred, "prediction"), to_uint8(target, "target")
     if a.shape != b.shape:
         raise DerainError(f"prediction {a.shape[:2]} and target {b.shape[:2]} differ in size")
-    return luma(a, channel), luma(b, channel)
+    return metric_planes(a, channel), metric_planes(b, channel)
 
 
 def psnr(pred: np.ndarray, target: np.ndarray, channel: Channel = "y") -> float:

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import gamma as gamma_fn
 
 from derain.errors import DerainError
-from derain.metrics.color import Channel, luma, to_uint8
+from derain.metrics.color import Channel, metric_planes, to_uint8
 from derain.metrics.nss import HORIZONTAL, MAIN_DIAGONAL, VERTICAL, aggd_fit, mscn, neighbour_products
 from derain.metrics.resize import imresize
 
@@ -63,7 +63,7 @@ def niqe(img: np.ndarray, channel: Channel = "gray") -> float:
     """
     if channel not in ("gray", "y"):
         raise DerainError(f"NIQE is computed on one luma plane: channel must be 'gray' or 'y', not {channel!r}")
-    plane = luma(to_uint8(img), channel)[..., 0]
+    plane = metric_planes(to_uint8(img), channel)[..., 0]
     rows, cols = plane.shape[0] // BLOCK, plane.shape[1] // BLOCK
     if rows * cols == 0:
         raise DerainError(f"NIQE needs an image of at least {BLOCK}x{BLOCK} pixels, got {plane.shape[1]}x{plane.shape[0]}")

@@ -18,8 +18,8 @@ from derain.data import open_dataset, open_view
 from derain.training.checkpoint import CHECKPOINT
 from derain.training.config import STAGES, load_config, to_dict
 from derain.training.distributed import setup, teardown
-from derain.training.rundir import check_run_dir
 from derain.training.run import RUNS, default_run_dir, run_stage
+from derain.training.rundir import check_run_dir
 
 EVAL_SET = "rain100l_test"
 EVAL_LIMIT = {"tiny": 3, "full": None}  # images of the evaluation set scored per profile

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from derain.archs import create_model, require
 from derain.data import compose, random_crop, random_flip, scatter
 from derain.training.config import DistillConfig
-from derain.training.losses import Adapters, normalised_l2, psnr
+from derain.training.losses import Adapters, batch_psnr, normalised_l2
 from derain.training.pools import RealPoolsStage
 from derain.weights import load_trained
 
@@ -90,7 +90,7 @@ class DistillStage(RealPoolsStage):
         loss, parts = self.module(x)
         metrics = {"val_loss": float(loss), **{f"val_{k}": float(v) for k, v in parts.items()}}
         if "b" in self.module.teachers:
-            metrics["val_psnr_to_b"] = psnr(self.module.net(x), self.module.teachers["b"](x))
+            metrics["val_psnr_to_b"] = batch_psnr(self.module.net(x), self.module.teachers["b"](x))
         return metrics
 
     def provenance(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from derain.errors import DerainError
 
 
 @dataclass
-class Dist:
+class DistContext:
     """This process's place in the job."""
 
     rank: int = 0
@@ -44,26 +44,26 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def setup(device: str = "auto") -> Dist:
+def setup(device: str = "auto") -> DistContext:
     """Join the `torchrun` process group if there is one; pick this process's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = pick_device(device, local_rank)
     if world == 1:
-        return Dist(device=dev)
+        return DistContext(device=dev)
     if not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), dev)
+    return DistContext(dist.get_rank(), dist.get_world_size(), dev)
 
 
-def barrier(ctx: Dist) -> None:
+def barrier(ctx: DistContext) -> None:
     if ctx.world > 1:
         dist.barrier()
 
 
-def mean_over_ranks(ctx: Dist, values: dict[str, float]) -> dict[str, float]:
+def mean_over_ranks(ctx: DistContext, values: dict[str, float]) -> dict[str, float]:
     """Average scalar logs over ranks (each rank saw an equal share of the batch)."""
     if ctx.world == 1 or not values:
         return values
@@ -72,6 +72,6 @@ def mean_over_ranks(ctx: Dist, values: dict[str, float]) -> dict[str, float]:
     return dict(zip(values, (t / ctx.world).tolist()))
 
 
-def teardown(ctx: Dist) -> None:
+def teardown(ctx: DistContext) -> None:
     if ctx.world > 1 and dist.is_initialized():
         dist.destroy_process_group()

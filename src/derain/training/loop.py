@@ -24,7 +24,7 @@ from derain.archs.complexity import count_params
 from derain.errors import DerainError
 from derain.training.checkpoint import save_checkpoint
 from derain.training.config import TrainConfig, to_dict
-from derain.training.distributed import Dist, barrier, mean_over_ranks
+from derain.training.distributed import DistContext, barrier, mean_over_ranks
 from derain.training.logs import RunLog
 from derain.training.rundir import RunDir
 from derain.training.snapshot import FROZEN
@@ -127,7 +127,7 @@ def _load_trained(module: nn.Module, weights: dict[str, torch.Tensor]) -> None:
         raise DerainError(f"snapshot does not fit this stage's network (missing {missing[:3]}, unexpected {unexpected[:3]})")
 
 
-def _validate(stage: Stage, ctx: Dist, step: int, log: RunLog | None, ema: EMA | None = None) -> dict[str, float]:
+def _validate(stage: Stage, ctx: DistContext, step: int, log: RunLog | None, ema: EMA | None = None) -> dict[str, float]:
     """Rank 0 scores the held-out set (with the averaged weights, if any) and redraws the curves."""
     metrics: dict[str, float] = {}
     if ctx.main:
@@ -143,7 +143,7 @@ def _validate(stage: Stage, ctx: Dist, step: int, log: RunLog | None, ema: EMA |
     return metrics
 
 
-def train(stage: Stage, run: RunDir, ctx: Dist, resume_state: dict[str, Any] | None = None,
+def train(stage: Stage, run: RunDir, ctx: DistContext, resume_state: dict[str, Any] | None = None,
           stop_at: int | None = None, progress: bool = True, profile: str = "") -> dict[str, Any]:
     """Train `stage` into `run`, from scratch or from `resume_state`; returns the run summary."""
     cfg = stage.cfg

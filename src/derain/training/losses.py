@@ -89,7 +89,7 @@ def feature_drift(feats: Sequence[torch.Tensor], reference: Sequence[torch.Tenso
     return torch.stack(losses).mean()
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+def batch_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Mean per-image RGB PSNR (dB) of float batches in [0, 1]: the validation score during training."""
     mse = (pred.clamp(0, 1) - target).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
     return float((-10.0 * torch.log10(mse)).mean())

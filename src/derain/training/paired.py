@@ -24,7 +24,7 @@ from derain.synth.mixture import STREAKS, MixtureConfig, RainMixture, render_rai
 from derain.synth.streaks import StreakBank
 from derain.training.config import PairedConfig, to_dict
 from derain.training.loop import Stage
-from derain.training.losses import Restoration, psnr
+from derain.training.losses import Restoration, batch_psnr
 from derain.weights import load_trained
 
 
@@ -119,9 +119,9 @@ class PairedStage(Stage):
         if not self.val:
             return {}
         rainy, clean, *rain_free = (t.to(device) for t in self.val)
-        scores = {"val_psnr": psnr(self.module.net(rainy), clean), "val_psnr_input": psnr(rainy, clean)}
+        scores = {"val_psnr": batch_psnr(self.module.net(rainy), clean), "val_psnr_input": batch_psnr(rainy, clean)}
         if rain_free:  # fidelity: how much a rain-free photo is changed
-            scores["val_fidelity"] = psnr(self.module.net(rain_free[0]), rain_free[0])
+            scores["val_fidelity"] = batch_psnr(self.module.net(rain_free[0]), rain_free[0])
         return scores
 
     def provenance(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import yaml
 
 from derain.errors import DerainError
 from derain.training.config import PROFILES, STAGES, DistillConfig, TrainConfig, defaults, load_config, to_dict
-from derain.training.distributed import Dist, barrier, setup, teardown
+from derain.training.distributed import DistContext, barrier, setup, teardown
 from derain.training.loop import Stage, train
 from derain.training.rundir import RunDir, check_continues, check_run_dir, run_name
 from derain.training.snapshot import read_snapshot
@@ -46,7 +46,7 @@ def default_run_dir(stage: str, profile: str, cfg: TrainConfig, root: Path = RUN
 def run_stage(stage: str, source: str | os.PathLike[str] = "tiny", overrides: dict[str, Any] | None = None, *,
               out: str | os.PathLike[str] | None = None, resume: bool = False, device: str = "auto",
               data_root: str | None = None, stop_at: int | None = None, progress: bool = True,
-              ctx: Dist | None = None, resume_from: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+              ctx: DistContext | None = None, resume_from: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train `stage` with the profile (`tiny`/`full`) or YAML file `source`; returns the summary.
 
     `resume_from`: a snapshot (file or folder, see `snapshot.py`) that a new run folder continues.

@@ -20,8 +20,8 @@ from torch.nn import functional as F
 from derain.archs import create_model, require
 from derain.data import (View, compose, fixed_patches, open_dataset, random_crop, random_flip, random_jpeg, random_scaled_crop,
                          scatter, stack)
-from derain.training.config import ReconstructionConfig, RecognitionConfig
-from derain.training.losses import Restoration, psnr
+from derain.training.config import RecognitionConfig, ReconstructionConfig
+from derain.training.losses import Restoration, batch_psnr
 from derain.training.pools import RealPoolsStage
 
 
@@ -92,6 +92,6 @@ class ReconstructionStage(RealPoolsStage):
         metrics = {}
         for label, (degraded, target) in self.val.items():
             degraded, target = degraded.to(device), target.to(device)
-            metrics[f"val_psnr_{label}"] = psnr(self.module.net(degraded), target)
-            metrics[f"val_psnr_{label}_input"] = psnr(degraded, target)
+            metrics[f"val_psnr_{label}"] = batch_psnr(self.module.net(degraded), target)
+            metrics[f"val_psnr_{label}_input"] = batch_psnr(degraded, target)
         return metrics
