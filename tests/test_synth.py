@@ -285,6 +285,36 @@ def test_cli_writes_pairs_and_is_reproducible(clean_dir: Path, tmp_path: Path) -
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
 
 
+def test_cli_renders_rain_from_streak_layers_reproducibly(clean_dir: Path, tmp_path: Path) -> None:
+    from derain.synth.streaks import StreakBank
+
+    layers = tmp_path / "garg"
+    rng = np.random.default_rng(0)
+    for i in range(2):  # grey streaks on black, as streaks/garg06 holds
+        layer = np.zeros((40, 50, 3), np.float32)
+        for _ in range(25):
+            y, x = rng.integers(0, 30), rng.integers(0, 50)
+            layer[y:y + 10, x] = rng.uniform(0.4, 1.0)
+        write_rgb(layers / f"s{i}.png", layer)
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    for out, workers in ((out_a, "1"), (out_b, "2")):
+        result = run_cli("synth", "--clean", str(clean_dir), "--out", str(out), "--preset", "real", "--streaks", str(layers),
+                         "--workers", workers)
+        assert result.returncode == 0, result.stderr
+    assert tree_bytes(out_a) == tree_bytes(out_b)
+    record = json.loads((out_a / "params" / "img1.json").read_text())
+    assert record["streaks"] == "garg" and json.loads((out_a / "synth.json").read_text())["streaks"] == str(layers)
+    clean = read_rgb(out_a / "clean" / "img1.png")
+    rainy = read_rgb(out_a / "rainy" / "img1.png")
+    assert np.abs(rainy - clean).mean() > 0.01  # it rained
+    regenerated = render_from_sidecar(clean, out_a / "params" / "img1.json", StreakBank(layers))
+    np.testing.assert_array_equal(np.round(regenerated * 255), np.round(rainy * 255))
+    with pytest.raises(DerainError, match="give that StreakBank"):
+        render_from_sidecar(clean, out_a / "params" / "img1.json")
+    bad = run_cli("synth", "--clean", str(clean_dir), "--out", str(tmp_path / "c"), "--streaks", str(clean_dir / "nope"))
+    assert bad.returncode == 2 and "no streak images there" in bad.stderr and not (tmp_path / "c").exists()
+
+
 def test_cli_skips_unreadable_images(clean_dir: Path, tmp_path: Path) -> None:
     (clean_dir / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     out = tmp_path / "out"

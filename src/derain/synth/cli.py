@@ -8,12 +8,12 @@ images are skipped with a warning and counted.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
@@ -23,10 +23,12 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from derain.atomic import temp_sibling
 from derain.errors import DerainError
 from derain.io import list_images, read_rgb, write_rgb
 from derain.synth.pairs import make_sidecar, pair_seed, render_pair
 from derain.synth.preset import Preset, list_presets, load_preset
+from derain.synth.streaks import StreakBank
 
 SUBDIRS = ("rainy", "clean", "params")
 FAST_PNG = 1  # zlib level: PNG encoding dominated the run time at the default 6 (~3x slower)
@@ -49,11 +51,10 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
 
 
 def make_stage(out: Path) -> Path:
-    """A private, hidden folder beside `out` (same file system, so publishing is a rename)."""
-    parent = out.absolute().parent
+    """A hidden folder beside `out` (same file system, so publishing is a rename)."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.absolute().name}.partial-", dir=parent))
+        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        stage = temp_sibling(out.absolute(), tag="partial-", folder=True)
         for sub in SUBDIRS:
             (stage / sub).mkdir()
     except OSError as exc:
@@ -74,34 +75,46 @@ def publish(stage: Path, out: Path) -> None:
             os.replace(src, dst)
 
 
-def render_source(src: Path, stems: list[str], preset: Preset, seed: int, stage: Path) -> str | None:
+@functools.cache
+def streak_bank(folder: str) -> StreakBank:
+    """The streak layers of `folder`, decoded once per process (workers get the path, not 60 MB)."""
+    return StreakBank(folder)
+
+
+def render_source(src: Path, stems: list[str], preset: Preset, seed: int, stage: Path,
+                  streaks: str | None = None) -> str | None:
     """Write every pair of one clean image under `stage`; the reason it was skipped, or None."""
     try:
         image = read_rgb(src)
     except DerainError as exc:
         return str(exc)
+    bank = streak_bank(streaks) if streaks else None
     for k, stem in enumerate(stems):
         s = pair_seed(seed, src.name, k)
-        clean, rainy, params = render_pair(image, preset, s)
+        clean, rainy, params = render_pair(image, preset, s, bank)
         if k == 0:
             write_rgb(stage / "clean" / f"{stem}.png", clean, png_level=FAST_PNG)
         else:  # the same clean image: copy the file rather than encode it again (stage is private)
             shutil.copyfile(stage / "clean" / f"{stems[0]}.png", stage / "clean" / f"{stem}.png")
         write_rgb(stage / "rainy" / f"{stem}.png", rainy, png_level=FAST_PNG)
-        record = make_sidecar(params, s, source=src.name, k=k, run_seed=seed, preset=preset.name, size=list(clean.shape[:2]))
+        record = make_sidecar(params, s, source=src.name, k=k, run_seed=seed, preset=preset.name, size=list(clean.shape[:2]),
+                              **({"streaks": Path(streaks).name} if streaks else {}))
         (stage / "params" / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return None
 
 
-def synthesize(files: list[Path], stems: list[list[str]], preset: Preset, seed: int, stage: Path, workers: int) -> tuple[int, list[str]]:
+def synthesize(files: list[Path], stems: list[list[str]], preset: Preset, seed: int, stage: Path, workers: int,
+               streaks: str | None = None) -> tuple[int, list[str]]:
     """Render all pairs under `stage` (in `workers` processes); returns (pairs written, skipped files).
 
     Every pair depends only on its own seed, so the output is the same for any number of workers.
     """
-    jobs = [(src, copies, preset, seed, stage) for src, copies in zip(files, stems)]
+    jobs = [(src, copies, preset, seed, stage, streaks) for src, copies in zip(files, stems)]
     written, skipped = 0, []
     with ExitStack() as stack:
-        pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("spawn"))) if workers > 1 else None
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+        if pool:  # on an interrupt, drop the pending pairs rather than render them all before cleaning up
+            stack.callback(pool.shutdown, cancel_futures=True)
         results = pool.map(render_source, *zip(*jobs)) if pool else itertools.starmap(render_source, jobs)
         bar = stack.enter_context(tqdm(total=sum(map(len, stems)), unit="pair", disable=len(files) < 2, file=sys.stderr))
         for (src, copies, *_), problem in zip(jobs, results):
@@ -126,11 +139,17 @@ def synthesize(files: list[Path], stems: list[list[str]], preset: Preset, seed: 
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N images (sorted by name).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes rendering in parallel; the output does not depend on it.")
+@click.option("--streaks", "streaks_dir", type=click.Path(path_type=Path),
+              help="Folder of rendered streak layers (e.g. the Garg-Nayar set streaks/garg06): the rain is recombined "
+                   "from them, lit, veiled and photographed as the preset says.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder, replacing files of the same name.")
 def synth(clean_dir: Path, out_dir: Path, preset: str, seed: int, per_image: int, limit: int | None, workers: int,
-          overwrite: bool) -> None:
+          streaks_dir: Path | None, overwrite: bool) -> None:
     """Render synthetic rain on the images in --clean; every pair can be regenerated from its JSON."""
     loaded = load_preset(preset)
+    streaks = str(streaks_dir.absolute()) if streaks_dir else None
+    if streaks:
+        streak_bank(streaks)  # a folder without streak layers is a usage error, found before any work
     files = list_images(clean_dir)[:limit]
     if not files:
         raise DerainError(f"{clean_dir}: directory contains no images")
@@ -139,10 +158,10 @@ def synth(clean_dir: Path, out_dir: Path, preset: str, seed: int, per_image: int
     stage = make_stage(out_dir)
     start = time.perf_counter()
     try:
-        written, skipped = synthesize(files, stems, loaded, seed, stage, workers)
+        written, skipped = synthesize(files, stems, loaded, seed, stage, workers, streaks)
         if not written:
             raise DerainError(f"{clean_dir}: none of the {len(files)} images could be read")
-        manifest = {"preset": loaded.name, "preset_spec": loaded.source, "seed": seed, "per_image": per_image,
+        manifest = {"preset": loaded.name, "preset_spec": loaded.source, "streaks": streaks, "seed": seed, "per_image": per_image,
                     "clean_dir": str(clean_dir.absolute()), "pairs": written, "skipped": skipped}
         (stage / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         publish(stage, out_dir)

@@ -19,6 +19,7 @@ from derain.errors import DerainError
 from derain.synth.params import RainParams
 from derain.synth.preset import Preset, sample_params
 from derain.synth.render import render
+from derain.synth.streaks import StreakBank
 
 SIDECAR_FORMAT = "derain-synth/1"
 
@@ -38,12 +39,16 @@ def quantize(image: np.ndarray) -> np.ndarray:
     return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
-def render_pair(image: np.ndarray, preset: Preset, seed: int) -> tuple[np.ndarray, np.ndarray, RainParams]:
-    """(clean, rainy, params) for one pair seed; `clean` is `image` quantised to 8 bits."""
+def render_pair(image: np.ndarray, preset: Preset, seed: int,
+                streaks: StreakBank | None = None) -> tuple[np.ndarray, np.ndarray, RainParams]:
+    """(clean, rainy, params) for one pair seed; `clean` is `image` quantised to 8 bits.
+
+    With `streaks`, the rain is recombined from those rendered streak layers (see `render`).
+    """
     params_rng, noise_rng = _rngs(seed)
     params = sample_params(preset, params_rng)
     clean = quantize(image)
-    return clean, render(clean, params, noise_rng), params
+    return clean, render(clean, params, noise_rng, streaks), params
 
 
 def make_sidecar(params: RainParams, seed: int, **info: Any) -> dict[str, Any]:
@@ -62,10 +67,16 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def render_from_sidecar(clean: np.ndarray, sidecar: dict[str, Any] | str | Path) -> np.ndarray:
-    """Regenerate the rainy image of a pair from its clean image and its sidecar (dict or path)."""
+def render_from_sidecar(clean: np.ndarray, sidecar: dict[str, Any] | str | Path,
+                        streaks: StreakBank | None = None) -> np.ndarray:
+    """Regenerate the rainy image of a pair from its clean image and its sidecar (dict or path).
+
+    A pair rendered from streak layers (its sidecar names them under "streaks") needs the same bank.
+    """
     data = sidecar if isinstance(sidecar, dict) else read_sidecar(sidecar)
     if "size" in data and list(data["size"]) != list(clean.shape[:2]):
         raise DerainError(f"clean image is {clean.shape[1]}x{clean.shape[0]} but the sidecar was made for {data['size'][1]}x{data['size'][0]}")
+    if data.get("streaks") and streaks is None:
+        raise DerainError(f"this pair's rain came from the streak layers {data['streaks']!r}: give that StreakBank")
     _, noise_rng = _rngs(data["pair_seed"])
-    return render(quantize(clean), RainParams.from_dict(data["params"]), noise_rng)
+    return render(quantize(clean), RainParams.from_dict(data["params"]), noise_rng, streaks if data.get("streaks") else None)

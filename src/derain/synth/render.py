@@ -24,6 +24,7 @@ from scipy import fft
 from derain.data.patches import jpeg
 from derain.errors import DerainError
 from derain.synth.params import RainParams, StreakLayer
+from derain.synth.streaks import StreakBank
 
 MIN_SEED_BRIGHTNESS = 0.25  # seeds are uniform in [this, 1]: streaks of one layer vary in brightness
 
@@ -96,16 +97,19 @@ def composite(clean: np.ndarray, rain: np.ndarray, params: RainParams) -> np.nda
     return out
 
 
-def render(image: np.ndarray, params: RainParams, rng: np.random.Generator) -> np.ndarray:
+def render(image: np.ndarray, params: RainParams, rng: np.random.Generator, streaks: StreakBank | None = None) -> np.ndarray:
     """Rainy version of `image` (float (H, W, 3) in [0, 1]); deterministic given `rng`'s state.
 
     `rng` provides only the noise fields (one per layer, then the sensor noise); every other
-    number comes from `params`. The input is not modified.
+    number comes from `params`. With `streaks`, the rain layer is recombined from those rendered
+    streak files (drawn from `rng`) instead of the procedural `params.layers`; lighting, veil and
+    camera still come from `params`. The input is not modified.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise DerainError(f"render needs an (H, W, 3) image, got shape {image.shape}")
     clean = np.clip(image, 0.0, 1.0).astype(np.float32).transpose(2, 0, 1).copy()  # (3, H, W): fast broadcasting
-    out = composite(clean, rain_layer(params, clean.shape[1:], rng), params)
+    shape = clean.shape[1:]
+    out = composite(clean, streaks.layer(shape, rng) if streaks is not None else rain_layer(params, shape, rng), params)
     if params.noise_sigma > 0:
         out += params.noise_sigma * rng.standard_normal(out.shape, dtype=np.float32)
     out = np.clip(out, 0.0, 1.0).transpose(1, 2, 0)

@@ -1,0 +1,114 @@
+"""The selection set of the long runs (issue 10) and the rule that picks the shipped model.
+
+    python experiments/selection.py build                 # render it under runs/selection/ (seconds)
+    python experiments/selection.py score MODEL [LABEL]   # derain eval on every part -> docs/eval/<LABEL>-sel-*
+    python experiments/selection.py pick LABEL...         # apply the rule of docs/DECISIONS.md
+
+Kodak24 only (no derainer trains on it): one `derain synth` pair per photo for every source of the
+training mixture (the presets light, medium, heavy and real; the Garg-Nayar streak layers, lit and
+veiled by the real preset), seed 0, and the 24 photos without rain for fidelity (output vs input).
+The set is rebuilt byte for byte by `build`; scores land in docs/eval/ so `pick` reads only
+committed files. Rain100L and udgnet43 play no part here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from derain.paths import data_root
+
+ROOT = Path(__file__).resolve().parents[1]
+SELECTION = ROOT / "runs" / "selection"
+EVAL = ROOT / "docs" / "eval"
+SOURCES = {"light": ["--preset", "light"], "medium": ["--preset", "medium"], "heavy": ["--preset", "heavy"],
+           "real": ["--preset", "real"], "garg06": ["--preset", "real", "--streaks", "{data}/streaks/garg06"]}
+RAIN_FREE = "rain-free"  # Kodak24 as both input and target: the score is fidelity
+FIDELITY_TARGET = 40.0  # dB, the quality issue's target for rain-free photos
+PREFER_MARGIN = 0.1  # dB of selection Y-PSNR within which the task-transfer student is preferred
+
+
+def build() -> None:
+    """Render every part of the selection set (skipping parts already there)."""
+    kodak = data_root() / "clean" / "kodak24"
+    for source, args in SOURCES.items():
+        out = SELECTION / source
+        if not out.is_dir():
+            subprocess.run(["derain", "synth", "--clean", str(kodak), "--out", str(out), "--seed", "0",
+                            *(a.format(data=data_root()) for a in args)], check=True)
+    free = SELECTION / RAIN_FREE
+    if not free.is_dir():
+        for role in ("rainy", "clean"):
+            (free / role).mkdir(parents=True)
+            for photo in sorted(kodak.glob("*.png")):
+                os.symlink(photo, free / role / photo.name)
+
+
+def score(model: str, label: str) -> None:
+    """`derain eval` of `model` on every part, one thread, into docs/eval/<label>-sel-<part>/."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    for part in [*SOURCES, RAIN_FREE]:
+        out = EVAL / f"{label}-sel-{part}"
+        if not (out / "results.json").exists():
+            subprocess.run(["derain", "eval", "-m", model, "-d", str(SELECTION / part), "-o", str(out)], check=True, env=env)
+
+
+def summary(label: str) -> dict[str, float] | None:
+    """Mean Y-PSNR over the rainy parts and the fidelity of `label`, or None if not scored."""
+    def psnr(part: str) -> float | None:
+        path = EVAL / f"{label}-sel-{part}" / "results.json"
+        return json.loads(path.read_text())["mean"]["psnr_y"] if path.exists() else None
+
+    rainy = [psnr(part) for part in SOURCES]
+    fidelity = psnr(RAIN_FREE)
+    if None in rainy or fidelity is None:
+        return None
+    return {"selection_psnr_y": statistics.mean(rainy), "fidelity_psnr_y": fidelity,
+            **{f"psnr_y_{part}": value for part, value in zip(SOURCES, rainy)}}
+
+
+def pick(labels: list[str], task_transfer: set[str]) -> str:
+    """The rule of docs/DECISIONS.md ("Which long run ships")."""
+    scores = {label: summary(label) for label in labels}
+    missing = [label for label, s in scores.items() if s is None]
+    if missing:
+        raise SystemExit(f"not scored yet: {', '.join(missing)} (run `score` first)")
+    qualified = [label for label in labels if scores[label]["fidelity_psnr_y"] >= FIDELITY_TARGET]
+    if not qualified:
+        return max(labels, key=lambda label: scores[label]["fidelity_psnr_y"])
+    best = max(qualified, key=lambda label: scores[label]["selection_psnr_y"])
+    close = [label for label in qualified if label in task_transfer
+             and scores[best]["selection_psnr_y"] - scores[label]["selection_psnr_y"] <= PREFER_MARGIN]
+    return max(close, key=lambda label: scores[label]["selection_psnr_y"]) if close else best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build")
+    scoring = sub.add_parser("score")
+    scoring.add_argument("model")
+    scoring.add_argument("label", nargs="?")
+    picking = sub.add_parser("pick")
+    picking.add_argument("labels", nargs="+")
+    picking.add_argument("--task-transfer", nargs="*", default=[], help="Labels of the task-transfer students.")
+    args = parser.parse_args()
+    if args.command == "build":
+        build()
+    elif args.command == "score":
+        score(args.model, args.label or Path(args.model).stem)
+        print(json.dumps(summary(args.label or Path(args.model).stem), indent=1))
+    else:
+        for label in args.labels:
+            print(label, json.dumps(summary(label)))
+        print("selected:", pick(args.labels, set(args.task_transfer)))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
