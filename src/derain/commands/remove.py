@@ -2,7 +2,8 @@
 
 Every input is checked and every output name decided before the model is loaded, so a typo costs
 nothing. One bad image never stops the batch: it is reported on one line, the others are
-processed, and the exit code says that something failed.
+processed, and the exit code says that something failed. Videos (extra derain[video]) go through
+`derain.video` frame by frame; without PyAV a video input is a usage error (exit 2) before any work.
 """
 
 from __future__ import annotations
@@ -12,17 +13,24 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
 
 from derain.atomic import exists_error
 from derain.errors import DerainError
-from derain.io import IMAGE_EXTENSIONS, is_image_name, list_images, read_picture, write_picture
+from derain.io import IMAGE_EXTENSIONS, list_images, read_picture, write_picture
+from derain.video import DEFAULT_THRESHOLD, VIDEO_EXTENSIONS, X264_PRESETS, VideoSettings, derain_video, is_video_name
+
+if TYPE_CHECKING:
+    from derain.inference import Derainer
 
 
-def expand_inputs(inputs: tuple[str, ...], skip_suffix: str = "") -> tuple[list[Path], list[str]]:
-    """Resolve files, folders and glob patterns to image files (order kept, duplicates dropped).
+def expand_inputs(inputs: tuple[str, ...], skip_suffix: str = "",
+                  extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> tuple[list[Path], list[str]]:
+    """Resolve files, folders and glob patterns to files with `extensions` (images unless told;
+    order kept, duplicates dropped).
 
     Returns the files and one error line per input that yields nothing (or is not an image file),
     so the rest of the batch can still run. Inside folders and globs, files whose name ends with
@@ -35,16 +43,16 @@ def expand_inputs(inputs: tuple[str, ...], skip_suffix: str = "") -> tuple[list[
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            images = [p for p in list_images(path) if not (skip_suffix and p.stem.endswith(skip_suffix))]
+            images = [p for p in list_images(path, extensions) if not (skip_suffix and p.stem.endswith(skip_suffix))]
             if not images:
-                errors.append(f"{path}: directory contains no images ({', '.join(IMAGE_EXTENSIONS)})")
+                errors.append(f"{path}: directory contains no images ({', '.join(extensions)})")
             found += images
-        elif path.exists() and is_image_name(path):
+        elif path.exists() and path.suffix.lower() in extensions:
             found.append(path)
         elif path.exists():
-            errors.append(f"{path}: not a supported image file ({', '.join(IMAGE_EXTENSIONS)}); skipped")
+            errors.append(f"{path}: not a supported image file ({', '.join(extensions)}); skipped")
         elif glob.has_magic(item):
-            matches = sorted(Path(p) for p in glob.glob(item) if is_image_name(Path(p)))
+            matches = sorted(Path(p) for p in glob.glob(item) if Path(p).suffix.lower() in extensions)
             matches = [p for p in matches if not (skip_suffix and p.stem.endswith(skip_suffix))]
             if not matches:
                 errors.append(f"{item}: pattern matches no images")
@@ -90,18 +98,31 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Run the network on PyTorch or on onnxruntime (extra derain[onnx]; CPU).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never inputs).")
+@click.option("--video-codec", default="auto", show_default=True,
+              help="Video encoder: libx264, libx265, libvpx-vp9; auto is libvpx-vp9 for .webm, libx264 otherwise.")
+@click.option("--crf", type=click.IntRange(0, 63), help="Video quality, lower is better (default: 18 x264, 20 x265, 31 vp9).")
+@click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
+              help="x264/x265 speed preset (slower: smaller files at the same quality).")
+@click.option("--temporal", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Video: average still parts over about K frames to remove flicker from leftover rain; 1 is off.")
+@click.option("--temporal-threshold", default=DEFAULT_THRESHOLD, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Video: change (8-bit levels) above which a pixel counts as moving and is not averaged.")
 def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_name: str, device: str, tile: str,
-           overlap: int, bf16: bool, backend: str, overwrite: bool) -> None:
-    """Remove rain from INPUTS: image files, folders of images, or glob patterns."""
+           overlap: int, bf16: bool, backend: str, overwrite: bool, video_codec: str, crf: int | None, preset: str,
+           temporal: int, temporal_threshold: float) -> None:
+    """Remove rain from INPUTS: image or video files, folders of them, or glob patterns."""
     from derain.inference import load_model, parse_tile  # torch import only when work is certain
 
     check_suffix(suffix)
     tile_size = parse_tile(tile)
-    files, errors = expand_inputs(inputs, skip_suffix="" if out_dir else suffix)
+    files, errors = expand_inputs(inputs, skip_suffix="" if out_dir else suffix, extensions=IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
     for line in errors:
         click.echo(f"derain: error: {line}", err=True)
     if not files:
         raise DerainError("no input images to process")
+    video = VideoSettings(video_codec, crf, preset, temporal, temporal_threshold)
+    if any(map(is_video_name, files)):
+        video.check()  # PyAV installed, encoder present: a usage error, before the model loads
     outputs = plan_outputs(files, out_dir, suffix)
     derainer = load_model(model_name, device=device, tile=tile_size, overlap=overlap, bf16=bf16, backend=backend)
     failed = len(errors)
@@ -111,12 +132,16 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
         try:
             if dst.exists() and not overwrite:
                 raise exists_error(dst)
-            pic = read_picture(src)
-            try:
-                pic.rgb = derainer.remove(pic.rgb)
-            except DerainError as exc:  # the engine does not know the file's name
-                raise DerainError(f"{src}: {exc}") from exc
-            write_picture(dst, pic, overwrite=overwrite)
+            if is_video_name(src):
+                note = derain_one_video(src, dst, derainer, video, overwrite)
+            else:
+                pic = read_picture(src)
+                try:
+                    pic.rgb = derainer.remove(pic.rgb)
+                except DerainError as exc:  # the engine does not know the file's name
+                    raise DerainError(f"{src}: {exc}") from exc
+                write_picture(dst, pic, overwrite=overwrite)
+                note = ""
         except DerainError as exc:
             failed += 1
             tqdm.write(f"derain: error: {exc}", file=sys.stderr)
@@ -126,9 +151,22 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
             tqdm.write(f"derain: error: {src}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
         if len(files) == 1:
-            click.echo(f"{src} -> {dst} ({time.perf_counter() - start:.2f} s)", err=True)
+            click.echo(f"{src} -> {dst} ({note}{time.perf_counter() - start:.2f} s)", err=True)
     if len(files) > 1:
         done = len(files) - failed + len(errors)
-        click.echo(f"derained {done} of {len(files)} images in {time.perf_counter() - start:.1f} s", err=True)
+        kind = "files" if any(map(is_video_name, files)) else "images"
+        click.echo(f"derained {done} of {len(files)} {kind} in {time.perf_counter() - start:.1f} s", err=True)
     if failed:
         sys.exit(1)
+
+
+def derain_one_video(src: Path, dst: Path, derainer: Derainer, settings: VideoSettings, overwrite: bool) -> str:
+    """Derain one video with a progress bar in frames (tqdm shows the rate); a note for the summary."""
+    start = time.perf_counter()
+    with tqdm(unit="frame", desc=src.name, leave=False, file=sys.stderr) as bar:
+        def progress(done: int, announced: int | None) -> None:
+            bar.total = announced
+            bar.update(done - bar.n)
+
+        frames = derain_video(src, dst, derainer.remove, settings, overwrite=overwrite, progress=progress)
+    return f"{frames} frames, {frames / (time.perf_counter() - start):.1f} frames/s, "

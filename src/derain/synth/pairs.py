@@ -30,7 +30,8 @@ def pair_seed(seed: int, name: str, k: int = 0) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+def pair_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """The two generators of a pair seed: parameters, then noise fields (and streak draws)."""
     return np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
 
 
@@ -45,7 +46,7 @@ def render_pair(image: np.ndarray, preset: Preset, seed: int,
 
     With `streaks`, the rain is recombined from those rendered streak layers (see `render`).
     """
-    params_rng, noise_rng = _rngs(seed)
+    params_rng, noise_rng = pair_rngs(seed)
     params = sample_params(preset, params_rng)
     clean = quantize(image)
     return clean, render(clean, params, noise_rng, streaks), params
@@ -78,5 +79,5 @@ def render_from_sidecar(clean: np.ndarray, sidecar: dict[str, Any] | str | Path,
         raise DerainError(f"clean image is {clean.shape[1]}x{clean.shape[0]} but the sidecar was made for {data['size'][1]}x{data['size'][0]}")
     if data.get("streaks") and streaks is None:
         raise DerainError(f"this pair's rain came from the streak layers {data['streaks']!r}: give that StreakBank")
-    _, noise_rng = _rngs(data["pair_seed"])
+    _, noise_rng = pair_rngs(data["pair_seed"])
     return render(quantize(clean), RainParams.from_dict(data["params"]), noise_rng, streaks if data.get("streaks") else None)

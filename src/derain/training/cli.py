@@ -125,3 +125,16 @@ def snapshot(run_dir: str, out: str) -> None:
     meta = write_snapshot(run_dir, out)
     click.echo(f"{meta['stage']}: step {meta['step']} of {meta['steps']} -> {out} "
                f"(continue with: derain train {meta['stage']} ... --resume-from {out})")
+
+
+@train.command("export")
+@click.argument("run_dir", type=click.Path(exists=True))
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+              help="Model file to write (.safetensors; a .json with its metadata is written beside it).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
+def export_model(run_dir: str, out: str, overwrite: bool) -> None:
+    """Write the network of a run's last checkpoint or of a snapshot (its EMA, if any) as a model file."""
+    from derain.training.snapshot import export_checkpoint
+
+    meta = export_checkpoint(run_dir, out, overwrite)
+    click.echo(f"{meta['stage']}: step {meta['step']} of {meta['steps']} -> {out}")

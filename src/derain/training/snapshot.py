@@ -21,9 +21,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from derain.atomic import atomic_write
+from derain.archs import create_model
+from derain.atomic import atomic_write, exists_error
 from derain.errors import DerainError
 from derain.training.checkpoint import load_checkpoint
+from derain.weights import save_model
 
 SNAPSHOT = "snapshot.safetensors"
 # Submodules a stage rebuilds from their own sources when it is built: not part of a snapshot.
@@ -78,3 +80,21 @@ def read_snapshot(ref: str | Path) -> dict[str, Any]:
     ema = part("ema.")
     return {**meta, "model": part("model."), **({"ema": ema} if ema else {}), "torch_rng": tensors["torch_rng"],
             "done": False, "path": str(path)}
+
+
+def export_checkpoint(run_dir: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """A model file of the network in `run_dir`'s last checkpoint, or in a snapshot (file or folder),
+    the EMA if the run keeps one.
+
+    For looking at a run before it ends (`derain eval -m FILE`); a finished run exports its own.
+    """
+    state = read_snapshot(run_dir) if snapshot_path(run_dir).is_file() else load_checkpoint(run_dir)
+    net = create_model(state["arch"])
+    weights = state.get("ema") or {k[len("net."):]: v for k, v in state["model"].items() if k.startswith("net.")}
+    net.load_state_dict(weights)
+    meta = {"stage": state["stage"], "step": state["step"], "steps": state["steps"], "finished": state["done"],
+            "averaged": "ema" in state, "run_dir": str(Path(run_dir)), "config": state["config"]}
+    if Path(out).exists() and not overwrite:
+        raise exists_error(Path(out))
+    save_model(out, net, state["arch"], meta)
+    return meta

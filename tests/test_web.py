@@ -1,0 +1,344 @@
+"""`derain serve`: the API (limits, bad input, queue, disconnects) and the page in a real Chromium.
+
+Images are made here; the result of the page must equal `derain remove` on the same file, byte
+for byte. Browser tests are skipped only when Chromium, its driver or selenium is absent.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="the web extra is not installed (pip install -e '.[web]')")
+
+from conftest import add_streaks, run_cli, scene
+from webtools import ServerThread, chromium, missing_browser, upload, wait_for_card
+
+from derain.io import Picture, write_picture
+from derain.web.app import Settings
+
+LIMITS = Settings(max_bytes=400_000, max_pixels=1_200_000, max_waiting=3)
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ServerThread(LIMITS)
+    yield srv
+    srv.stop()
+
+
+def request(server: ServerThread, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        res = conn.getresponse()
+        return res.status, res.read(), dict(res.getheaders())
+    finally:
+        conn.close()
+
+
+def post(server: ServerThread, name: str, data: bytes, model: str = "") -> tuple[int, bytes]:
+    query = f"filename={name}" + (f"&model={model}" if model else "")
+    status, body, _ = request(server, "POST", f"/api/jobs?{query}", data, {"Content-Type": "application/octet-stream"})
+    return status, body
+
+
+def wait_done(server: ServerThread, job_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body, _ = request(server, "GET", f"/api/jobs/{job_id}")
+        assert status == 200, body
+        job = json.loads(body)
+        if job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def rainy_file(path: Path, h: int = 120, w: int = 160, seed: int = 0, **kwargs) -> Path:
+    write_picture(path, Picture(add_streaks(scene(h, w, seed), seed)), **kwargs)
+    return path
+
+
+def remove_cli(src: Path, out: Path) -> bytes:
+    proc = run_cli("remove", str(src), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return (out / src.name).read_bytes()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims `width` x `height`: Pillow's header is enough to see a bomb."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def root_entries(server: ServerThread) -> list[Path]:
+    return list(server.app.state.queue.root.iterdir())
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+def test_16bit_rgba_result_equals_derain_remove(server: ServerThread, tmp_path: Path) -> None:
+    img = np.concatenate([add_streaks(scene(72, 96, 1), 1), np.linspace(0, 1, 72 * 96).reshape(72, 96, 1)], axis=2)
+    src = tmp_path / "in" / "photo 16-bit.png"
+    write_picture(src, Picture(img[..., :3], alpha=img[..., 3], bit_depth=16))
+    status, body = post(server, "photo%2016-bit.png", src.read_bytes())
+    assert status == 202, body
+    job = wait_done(server, json.loads(body)["id"])
+    assert job["state"] == "done" and job["progress"] == 1.0, job
+    status, data, headers = request(server, "GET", f"/api/jobs/{job['id']}/result")
+    assert status == 200 and 'filename*=utf-8\'\'photo%2016-bit.png' in headers["content-disposition"]
+    assert data == remove_cli(src, tmp_path / "cli")
+    for which in ("before", "after"):
+        status, data, headers = request(server, "GET", f"/api/jobs/{job['id']}/{which}")
+        assert status == 200 and headers["content-type"] == "image/jpeg" and data[:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize("case, status, message", [
+    ("not an image", 415, "bad.png: not a readable image"),
+    ("wrong type", 415, "notes.txt: not a supported image type"),
+    ("no name", 400, "missing ?filename=NAME"),
+    ("empty", 400, "bad.png: empty file (0 bytes)"),
+    ("too many bytes", 413, "bad.png: over this server's limit of 0.38147 MiB (derain serve --max-upload-mb)"),
+    ("too many pixels", 413, "bad.png: 1200x1100 is 1.3 MP, over this server's limit of 1.2 MP"),
+    ("bomb", 413, "bad.png: over 100,000,000 pixels (decompression bomb?)"),
+    ("unknown model", 400, "unknown model 'nope'"),
+    ("model path", 400, "unknown model '/etc/passwd'"),
+])
+def test_bad_upload_is_one_line_4xx(server: ServerThread, case: str, status: int, message: str) -> None:
+    name, data, model = "bad.png", b"this is not an image", ""
+    if case == "wrong type":
+        name = "notes.txt"
+    elif case == "no name":
+        name = ""
+    elif case == "empty":
+        data = b""
+    elif case == "too many bytes":
+        data = os.urandom(LIMITS.max_bytes + 1)
+    elif case == "too many pixels":
+        data = png_header(1200, 1100)
+    elif case == "bomb":
+        data = png_header(20_000, 20_000)
+    elif case in ("unknown model", "model path"):
+        model = "nope" if case == "unknown model" else "/etc/passwd"
+    before = root_entries(server)
+    got, body = post(server, name, data, model)
+    text = body.decode()
+    assert got == status, text
+    assert text.startswith(message) and text.count("\n") == 1, text
+    assert root_entries(server) == before  # nothing left behind
+    assert request(server, "GET", "/api/config")[0] == 200  # and the server goes on
+
+
+def test_byte_cap_holds_without_content_length(server: ServerThread) -> None:
+    before = root_entries(server)
+    conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=60)
+    conn.request("POST", "/api/jobs?filename=big.png", body=iter([b"\0" * 100_000] * 5), encode_chunked=True,
+                 headers={"Content-Type": "application/octet-stream"})
+    res = conn.getresponse()
+    assert res.status == 413 and res.read().decode().startswith("big.png: over this server's limit")
+    conn.close()
+    assert root_entries(server) == before
+
+
+def test_corrupt_photo_fails_with_a_message(server: ServerThread, tmp_path: Path) -> None:
+    data = rainy_file(tmp_path / "cut.jpg").read_bytes()
+    status, body = post(server, "cut.jpg", data[: len(data) // 2])
+    assert status == 202, body  # the header is fine: the damage shows when it is decoded
+    job = wait_done(server, json.loads(body)["id"])
+    assert job["state"] == "error" and job["message"].startswith("cut.jpg: corrupt or truncated image"), job
+    assert "derain-serve" not in job["message"]
+    status, body, _ = request(server, "GET", f"/api/jobs/{job['id']}/result")
+    assert status == 409 and body.decode().startswith("cut.jpg: not derained (error")
+
+
+def test_unknown_job_and_view(server: ServerThread) -> None:
+    status, body, _ = request(server, "GET", "/api/jobs/0123456789abcdef")
+    assert status == 404 and body.decode().count("\n") == 1
+
+
+def test_queue_full_then_jobs_run_one_after_another(server: ServerThread, tmp_path: Path) -> None:
+    queue = server.app.state.queue
+    held = [queue.new_job("held.png", LIMITS.model) for _ in range(LIMITS.max_waiting)]  # uploads in progress
+    status, body = post(server, "a.png", rainy_file(tmp_path / "a.png").read_bytes())
+    assert status == 503 and "3 photos are already waiting" in body.decode()
+    for job in held:
+        queue.discard(job)
+    ids = [json.loads(post(server, f"{n}.png", rainy_file(tmp_path / f"{n}.png", seed=n).read_bytes())[1])["id"]
+           for n in range(3)]
+    jobs = [wait_done(server, i) for i in ids]
+    assert [j["state"] for j in jobs] == ["done"] * 3
+
+
+def test_cancel_removes_the_files(server: ServerThread, tmp_path: Path) -> None:
+    status, body = post(server, "c.png", rainy_file(tmp_path / "c.png").read_bytes())
+    assert status == 202, body
+    job_id = json.loads(body)["id"]
+    wait_done(server, job_id)
+    assert request(server, "DELETE", f"/api/jobs/{job_id}")[0] == 204
+    assert request(server, "GET", f"/api/jobs/{job_id}")[0] == 404
+    assert all(p.name != job_id for p in root_entries(server))
+
+
+def test_client_that_disconnects_mid_upload_leaves_nothing(server: ServerThread) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    before = root_entries(server)
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /api/jobs?filename=gone.png HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/octet-stream\r\nContent-Length: 300000\r\n\r\n" + b"\0" * 1000)
+        time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while root_entries(server) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert root_entries(server) == before
+    assert request(server, "GET", "/api/config")[0] == 200
+
+
+def test_other_host_header_is_refused(server: ServerThread) -> None:
+    status, _, _ = request(server, "GET", "/", headers={"Host": "attacker.example:80"})
+    assert status == 400
+
+
+def test_page_uses_no_outside_asset() -> None:
+    static = Path(__file__).resolve().parents[1] / "src" / "derain" / "web" / "static"
+    for path in static.iterdir():
+        text = path.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
+
+
+def test_large_photo_reports_progress_per_tile(server: ServerThread, tmp_path: Path) -> None:
+    src = rainy_file(tmp_path / "large.jpg", 1000, 1100)  # 1.1 MP: tiled by --tile auto, 2 x 2 tiles
+    status, body = post(server, "large.jpg", src.read_bytes())
+    assert status == 202, body
+    seen = []
+    while (job := json.loads(request(server, "GET", f"/api/jobs/{json.loads(body)['id']}")[1]))["state"] != "done":
+        assert job["state"] in ("queued", "running"), job
+        if job["message"].startswith("derained"):
+            seen.append((job["message"], job["progress"]))
+        time.sleep(0.05)
+    assert seen and [p for _, p in seen] == sorted(p for _, p in seen), seen
+    assert set(seen) <= {(f"derained {i} of 4 tiles", i / 4) for i in range(1, 5)}, seen
+
+
+def test_progress_is_reported_per_tile() -> None:
+    from derain.inference import load_model
+
+    seen: list[tuple[int, int]] = []
+    load_model(tile=64, overlap=8).remove(scene(100, 150), lambda done, total: seen.append((done, total)))
+    total = seen[-1][1]
+    assert total > 1 and seen == [(i + 1, total) for i in range(total)]
+
+
+def test_shutdown_removes_the_temporary_folder(tmp_path: Path) -> None:
+    srv = ServerThread(LIMITS)
+    status, body = post(srv, "s.png", rainy_file(tmp_path / "s.png").read_bytes())
+    assert status == 202, body
+    wait_done(srv, json.loads(body)["id"])
+    root = srv.app.state.queue.root
+    assert root.is_dir()
+    srv.stop()
+    assert not root.exists()
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+def test_serve_says_where_and_stops_cleanly(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "derain", "serve", "--port", "0"], stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("derain: serving on http://127.0.0.1:") and "only this computer" in line, line
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # its temporary folder is gone
+
+
+def test_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = run_cli("serve", "--port", str(taken.getsockname()[1]))
+    assert proc.returncode == 2 and proc.stderr.startswith("derain: error: cannot listen on 127.0.0.1:"), proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_serve_without_the_web_extra_says_how_to_install() -> None:
+    code = ("import sys; sys.modules['uvicorn'] = None; sys.argv = ['derain', 'serve']; "
+            "from derain.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == 'derain: error: derain serve needs the web extra (uvicorn missing): pip install -c constraints.txt "derain[web]"\n'
+
+
+# --- the page in Chromium -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    reason = missing_browser()
+    if reason:
+        pytest.skip(f"no browser test: {reason}")
+    downloads = tmp_path_factory.mktemp("downloads")
+    driver = chromium(downloads)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+def test_page_derains_and_downloads_what_derain_remove_writes(server: ServerThread, browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    files = [rainy_file(tmp_path / "in" / "street.jpg", seed=3), rainy_file(tmp_path / "in" / "roof.png", 96, 128, seed=4)]
+    upload(browser, server.url, files)
+    for src in files:
+        card = wait_for_card(browser, src.name)
+        assert card.get_attribute("data-state") == "done", card.find_element(By.CLASS_NAME, "error").text
+        for img in ("before", "after"):
+            assert browser.execute_script("return arguments[0].naturalWidth", card.find_element(By.CLASS_NAME, img)) > 0
+        card.find_element(By.CLASS_NAME, "zoom").click()  # 100 %: one photo pixel per CSS pixel
+        assert "actual" in card.find_element(By.CLASS_NAME, "viewer").get_attribute("class")
+        card.find_element(By.CLASS_NAME, "download").click()
+        target = browser.downloads / src.name
+        deadline = time.monotonic() + 30
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)  # Chromium renames its .crdownload file when the download is complete
+        assert target.read_bytes() == remove_cli(src, tmp_path / "cli")
+
+
+def test_page_shows_why_a_file_is_refused(server: ServerThread, browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    bad = tmp_path / "holiday.jpg"
+    bad.write_bytes(b"GIF89a? no, just text")
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(rainy_file(tmp_path / "whole.png").read_bytes()[:300])
+    upload(browser, server.url, [bad, cut])
+    for path, message in ((bad, "holiday.jpg: not a readable image"), (cut, "cut.png: corrupt or truncated image")):
+        card = wait_for_card(browser, path.name)
+        assert card.get_attribute("data-state") == "error"
+        assert card.find_element(By.CLASS_NAME, "error").text.startswith(message)
+    assert request(server, "GET", "/api/config")[0] == 200
