@@ -38,7 +38,8 @@ print(json.dumps({{"seconds": statistics.median(times), "peak_mib": resource.get
 
 
 def measure(kwargs: dict, h: int, w: int, repeats: int, threads: int) -> dict:
-    script = RUN_SCRIPT.format(threads=threads, h=h, w=w, compare=kwargs != {"backend": "torch"}, kwargs=kwargs,
+    compare = kwargs.get("backend") != "torch" or kwargs.get("bf16", False)  # every backend but torch fp32
+    script = RUN_SCRIPT.format(threads=threads, h=h, w=w, compare=compare, kwargs=kwargs,
                                repeats=repeats)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--no-large", action="store_true", help="skip the tiled 12-MP photo")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tile", default="auto", help="tile size of every backend (auto: 768 px above 1 MP)")
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/backends.json"))
     args = parser.parse_args()
     sizes = [(321, 481, args.repeats)] + ([] if args.no_large else [(3000, 4000, 1)])
@@ -56,7 +58,8 @@ def main() -> None:
     for h, w, repeats in sizes:
         base = None
         for name, kwargs in BACKENDS.items():
-            result = measure(kwargs, h, w, repeats, args.threads)
+            result = measure({**kwargs, **({"tile": int(args.tile)} if args.tile != "auto" else {})}, h, w, repeats,
+                             args.threads)
             base = base or result["seconds"]
             rows.append({"backend": name, "size": f"{w}x{h}", **result, "speedup": base / result["seconds"]})
             r = rows[-1]
