@@ -207,11 +207,16 @@ def test_symlinked_input_is_written_beside_the_link(photos: Path, tmp_path: Path
 
 @pytest.mark.parametrize("mask", [0o077, 0o002], ids=["077", "002"])
 def test_outputs_follow_the_umask(photos: Path, mask: int) -> None:
-    """Item 14 (the CLI subprocess inherits the umask)."""
+    """Item 14 (the CLI subprocess inherits the umask), for images and model files alike."""
+    from derain.archs import create_model
+    from derain.weights import save_model
+
     before = os.umask(mask)
     try:
         proc = run_cli("remove", str(photos / "a.png"))
+        save_model(photos / "m.safetensors", create_model("rain_unet_s"), "rain_unet_s")
     finally:
         os.umask(before)
     assert proc.returncode == 0, proc.stderr
-    assert (photos / "a_derained.png").stat().st_mode & 0o777 == 0o666 & ~mask
+    for output in ("a_derained.png", "m.safetensors", "m.json"):
+        assert (photos / output).stat().st_mode & 0o777 == 0o666 & ~mask, output

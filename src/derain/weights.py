@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open, save
 from torch import nn
 
 import derain
@@ -48,7 +48,9 @@ def save_model(path: str | os.PathLike[str], model: nn.Module, arch: str, meta: 
     doc = {"arch": arch, "arch_kwargs": arch_kwargs or {}, "derain_version": derain.__version__, **(meta or {})}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda p: save_file(tensors, str(p), metadata={"derain": json.dumps(doc)}))
+    # bytes written into the temporary file atomic_write made: safetensors' own save_file would
+    # replace it with a private (0600) file, whatever the user's umask says
+    atomic_write(path, lambda p: p.write_bytes(save(tensors, metadata={"derain": json.dumps(doc)})))
     atomic_write_text(path.with_suffix(".json"), json.dumps(doc, indent=2) + "\n")
     return doc
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open, save
 
 from derain.archs import create_model
 from derain.atomic import atomic_write, exists_error
@@ -54,7 +54,7 @@ def write_snapshot(run_dir: str | Path, dest: str | Path) -> dict[str, Any]:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(dest / SNAPSHOT, lambda p: save_file(tensors, str(p), metadata={_KEY: json.dumps(meta)}))
+    atomic_write(dest / SNAPSHOT, lambda p: p.write_bytes(save(tensors, metadata={_KEY: json.dumps(meta)})))
     source = Path(state["path"]).parent
     for name in RUN_FILES:
         if (source / name).is_file() and (source / name).resolve() != (dest / name).resolve():
