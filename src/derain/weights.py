@@ -42,15 +42,17 @@ PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {
 
 
 def save_model(path: str | os.PathLike[str], model: nn.Module, arch: str, meta: dict[str, Any] | None = None,
-               arch_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write `model`'s weights and metadata atomically; returns the metadata document."""
+               arch_kwargs: dict[str, Any] | None = None, overwrite: bool = True) -> dict[str, Any]:
+    """Write `model`'s weights and metadata atomically; returns the metadata document.
+
+    `overwrite=False` refuses an existing file at the moment of publishing (`atomic.publish`)."""
     path = Path(path)
     doc = {"arch": arch, "arch_kwargs": arch_kwargs or {}, "derain_version": derain.__version__, **(meta or {})}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     # bytes written into the temporary file atomic_write made: safetensors' own save_file would
     # replace it with a private (0600) file, whatever the user's umask says
-    atomic_write(path, lambda p: p.write_bytes(save(tensors, metadata={"derain": json.dumps(doc)})))
+    atomic_write(path, lambda p: p.write_bytes(save(tensors, metadata={"derain": json.dumps(doc)})), overwrite=overwrite)
     atomic_write_text(path.with_suffix(".json"), json.dumps(doc, indent=2) + "\n")
     return doc
 

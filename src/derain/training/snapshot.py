@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save
 
 from derain.archs import create_model
-from derain.atomic import atomic_write, exists_error
+from derain.atomic import atomic_write
 from derain.errors import DerainError
 from derain.training.checkpoint import load_checkpoint
 from derain.weights import save_model
@@ -94,7 +94,5 @@ def export_checkpoint(run_dir: str | Path, out: str | Path, overwrite: bool = Fa
     net.load_state_dict(weights)
     meta = {"stage": state["stage"], "step": state["step"], "steps": state["steps"], "finished": state["done"],
             "averaged": "ema" in state, "run_dir": str(Path(run_dir)), "config": state["config"]}
-    if Path(out).exists() and not overwrite:
-        raise exists_error(Path(out))
-    save_model(out, net, state["arch"], meta)
+    save_model(out, net, state["arch"], meta, overwrite=overwrite)
     return meta
