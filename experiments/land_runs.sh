@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Land the long runs' progress in git before a session ends (the machine, and runs/ with it, may
-# not come back): for each run of experiments/long_runs.sh, an unfinished one leaves a snapshot
-# (weights, EMA, step, log; no optimizer) and a finished one its model file, config, data list,
-# log, curves and summary, in docs/training-long/<run>/. The next session's long_runs.sh
-# continues from there when it finds no checkpoint.
+# not come back): for each run of experiments/long_runs.sh (study `long` of
+# experiments/manifest.yaml), an unfinished one leaves a snapshot (weights, EMA, step, log; no
+# optimizer) and a finished one its model file, config, data list, log, curves and summary, in
+# docs/training-long/<run>/. The next session's long_runs.sh continues from there when it finds
+# no checkpoint.
 #   bash experiments/land_runs.sh && git add docs/training-long && git commit -m "Long runs: progress"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for run in supervised-full-f1 teacher-recognition-full teacher-reconstruction-full distill-full finetune-full-f1; do
+long=$(python experiments/manifest.py runs long)
+for run in $long; do
   src=runs/$run dest=docs/training-long/$run
   if [ -f "$src/summary.json" ]; then
     mkdir -p "$dest"

@@ -4,17 +4,18 @@
 # checkpoint (losing at most one checkpoint interval, 500 steps), then the next one starts.
 #   lane 1: the supervised student on the full mixture (100k steps)
 #   lane 2: teacher A -> teacher B -> distillation -> fine-tuning (the task-transfer arm, same budget)
+# How each run is made: experiments/manifest.yaml (study `long`).
 #   nohup bash experiments/long_runs.sh > long_runs.log 2>&1 &
 # and before the session ends: bash experiments/land_runs.sh (then commit docs/training-long).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . experiments/lanes.sh
 
-lane1() { train supervised supervised-full-f1 --profile full; }
+lane1() { train supervised-full-f1; }
 lane2() {
-  train teacher-recognition teacher-recognition-full --profile full &&
-  train teacher-reconstruction teacher-reconstruction-full --profile full &&
-  train distill distill-full --profile full &&
-  train finetune finetune-full-f1 --profile full
+  train teacher-recognition-full &&
+  train teacher-reconstruction-full &&
+  train distill-full &&
+  train finetune-full-f1
 }
 lane1 & lane2 & wait

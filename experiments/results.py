@@ -1,161 +1,60 @@
-"""docs/RESULTS.md (issue 6): evaluate every model of the study and write the tables.
+"""docs/RESULTS.md (issue 6): evaluate every model of the study, ship the selected one, write the tables.
 
     python experiments/results.py eval [--only LABEL ...]   # run the missing `derain eval`s
-    python experiments/results.py ship                      # the selected students -> zoo
+    python experiments/results.py ship                      # the zoo's runs (checked against the rule) -> zoo
     python experiments/results.py report                    # docs/RESULTS.md + README block
 
-`eval` scores each model below on rain100l_test (Y-PSNR/SSIM) and udgnet43 (NIQE/BRISQUE), and
-each student also on the selection set (synthetic rain rendered by `derain synth` on Kodak24,
-which no stage trains the derainer on), into docs/eval/<label>-<set>/; it skips what is there
-already and models whose run has not finished, and copies each finished run's config, summary,
-data list and curves to docs/training/<run>/. The runs come from experiments/full_chain.sh and
-experiments/results_runs.sh. `report` reads only committed files (docs/eval, docs/training,
-docs/benchmarks, docs/study), so anyone can regenerate RESULTS.md from the repository.
+The models, their runs and the sets each is scored on are those of experiments/manifest.yaml
+(the runs come from experiments/full_chain.sh and experiments/results_runs.sh); scores.py reads
+and writes their numbers (docs/eval/<label>-<set>/, docs/training/<run>/). This file is the
+prose: each `section_*` turns those numbers into one section of docs/RESULTS.md. `report` reads
+only committed files (docs/eval, docs/training, docs/benchmarks, docs/study, the zoo's
+metadata), so anyone can regenerate RESULTS.md from the repository.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
-import shutil
 import statistics
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from derain.paths import data_root
+from scores import (EVAL, MANIFEST, METRICS, ROOT, TRAINING, ablation, cells, evaluate, fmt, mean, peers, score,
+                    selected, summary, train_pairs, zoo_meta)
 
-ROOT = Path(__file__).resolve().parents[1]
-EVAL, TRAINING, DOCS = ROOT / "docs" / "eval", ROOT / "docs" / "training", ROOT / "docs"
-SELECTION = "runs/selection-kodak24"
-SELECTION_CMD = ["derain", "synth", "--clean", "{data}/clean/kodak24", "--out", SELECTION, "--preset", "medium",
-                 "--per-image", "2", "--seed", "0"]
-DATASETS = {"rain100l_test": "rain100l_test", "udgnet43": "udgnet43", "selection": SELECTION}
-RUN_FILES = ("config.yaml", "summary.json", "data.json", "log.csv", "curves.png")
-
-
-@dataclass(frozen=True)
-class Entry:
-    label: str  # docs/eval/<label>-<set>
-    model: str  # what `derain eval -m` takes
-    run: str | None = None  # training run under runs/ (and docs/training)
-
-    @property
-    def sets(self) -> tuple[str, ...]:
-        if self.run is not None and self.run.startswith("prenet"):
-            return ("rain100l_test",)  # a short-budget PReNet: 25 more CPU minutes on udgnet43 were not spent
-        student = self.run is not None and not self.run.startswith("distill")
-        return ("rain100l_test", "udgnet43", "selection") if student or self.label == "input" else ("rain100l_test", "udgnet43")
-
-
-def _paired(stage: str, fraction: str, seed: int = 0, init: str = "full") -> Entry:
-    run = f"{stage}-{init}-f{fraction}" + (f"-s{seed}" if seed else "")
-    name = "ttl" if stage == "finetune" else "supervised"
-    if init != "full":
-        name += "_" + init.replace("-", "_")
-    return Entry(f"{name}_f{fraction}_s{seed}", f"runs/{run}/model.safetensors", run)
-
-
-FRACTIONS = ("0.05", "0.1", "0.2", "1.0")
-SEEDS = (0, 1, 2)  # at the 10% point
-PEERS = {"prenet_rain100l": "Rain100L (in-domain)", "prenet_rain100h": "Rain100H", "prenet_rain1400": "Rain1400",
-         "prenet_real": "real (4 stages)"}
-ENTRIES = [
-    Entry("input", "input"),
-    *[Entry(k, k) for k in PEERS],
-    Entry("prenet_retrained_f0.1_s0", "runs/prenet-retrained-f0.1/model.safetensors", "prenet-retrained-f0.1"),
-    *[_paired(stage, f, s) for stage in ("finetune", "supervised") for f in FRACTIONS for s in SEEDS
-      if s == 0 or f == "0.1"],
-    *[_paired("finetune", "0.1", init=t) for t in ("a-only", "b-only", "encoder")],
-    *[Entry(f"distilled{t}", f"runs/distill{r}/model.safetensors", f"distill{r}")
-      for t, r in (("_only", "-full"), ("_a_only", "-a-only"), ("_b_only", "-b-only"))],
-]
-BY_LABEL = {e.label: e for e in ENTRIES}
-TEACHERS = ["teacher-recognition-full", "teacher-reconstruction-full"]
-
-
-def evaluate(labels: list[str]) -> None:
-    """Copy finished runs to docs/training; run the missing evaluations, one thread each."""
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    if not (ROOT / SELECTION).is_dir():
-        subprocess.run([a.format(data=data_root()) for a in SELECTION_CMD], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    for run in TEACHERS + [e.run for e in ENTRIES if e.run]:
-        if (ROOT / "runs" / run / "model.safetensors").exists():
-            (TRAINING / run).mkdir(parents=True, exist_ok=True)
-            for name in RUN_FILES:
-                shutil.copy2(ROOT / "runs" / run / name, TRAINING / run / name)
-    for label in labels:
-        entry = BY_LABEL[label]
-        if entry.run is not None and not (ROOT / "runs" / entry.run / "model.safetensors").exists():
-            print(f"skip {label}: runs/{entry.run} has not finished")
-            continue
-        for dataset in entry.sets:
-            out = EVAL / f"{label}-{dataset}"
-            if not (out / "results.json").exists():
-                print(f"eval {label} on {dataset}", flush=True)
-                subprocess.run(["derain", "eval", "-m", entry.model, "-d", DATASETS[dataset], "-o", str(out)],
-                               cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-# ---------------------------------------------------------------- report
-
-@functools.cache
-def score(label: str, dataset: str) -> dict[str, float] | None:
-    path = EVAL / f"{label}-{dataset}" / "results.json"
-    return json.loads(path.read_text())["mean"] if path.exists() else None
-
-
-@functools.cache
-def summary(run: str) -> dict | None:
-    path = TRAINING / run / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def fmt(value: float | None, digits: int) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def cells(labels: list[str]) -> list[str]:
-    """Mean ± sample std over labels (seeds) of the four headline metrics ('n/a' if missing)."""
-    out = []
-    for dataset, metric, digits in (("rain100l_test", "psnr_y", 2), ("rain100l_test", "ssim_y", 4),
-                                    ("udgnet43", "niqe", 2), ("udgnet43", "brisque", 2), ("selection", "psnr_y", 2)):
-        values = [s[metric] for s in (score(lab, dataset) for lab in labels) if s]
-        if not values:
-            out.append("n/a")
-        elif len(values) == 1:
-            out.append(fmt(values[0], digits))
-        else:
-            out.append(f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} (n={len(values)})")
-    return out
+DOCS = ROOT / "docs"
+METRIC_HEAD = [heading for *_, heading in METRICS]
 
 
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *["| " + " | ".join(r) + " |" for r in rows], ""]
 
 
-METRIC_HEAD = ["Rain100L Y-PSNR", "Y-SSIM", "udgnet43 NIQE ↓", "BRISQUE ↓", "selection Y-PSNR"]
-
-
-def pairs_of(run: str) -> str:
-    s = summary(run)
-    if s is None:
-        return "n/a"
-    data = json.loads((TRAINING / run / "data.json").read_text())
-    return str(len(data.get("train", [])))
+def section_runs() -> list[str]:
+    rows = []
+    for folder in sorted(TRAINING.iterdir()):
+        s = summary(folder.name)
+        if s is None:
+            continue
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in s["metrics"].items())
+        rows.append([f"`{folder.name}`", s["stage"], s["arch"], f"{s['parameters'] / 1e6:.3f} M", str(s["steps"]),
+                     f"{s['seconds'] / 60:.1f}", metrics])
+    return ["## 0. Training runs", "",
+            "Every run behind the tables, from docs/training/<run>/summary.json (config, data list, log and",
+            "curves beside it). Wall time on this 2-core CPU, one thread per run, two to five processes side by",
+            "side, so times are comparable only roughly. Validation metrics are on held-out training-pool",
+            "images (never on an evaluation set).", "",
+            *table(["run", "stage", "network", "params", "steps", "minutes", "held-out metrics"], rows)]
 
 
 def section_ablation() -> list[str]:
+    finetuned, supervised = ablation("finetune"), ablation("supervised")
     rows = [["rainy input", "", "", *cells(["input"])]]
-    for f in FRACTIONS:
-        seeds = SEEDS if f == "0.1" else (0,)
-        for stage, name in (("finetune", "task transfer"), ("supervised", "supervised from scratch")):
-            labels = [_paired(stage, f, s).label for s in seeds]
-            rows.append([name, f"{float(f):.0%}", pairs_of(_paired(stage, f).run), *cells(labels)])
+    for f in finetuned:
+        for name, arm in (("task transfer", finetuned), ("supervised from scratch", supervised)):
+            rows.append([name, f"{f:.0%}", train_pairs(arm[f][0]), *cells(arm[f])])
     lines = ["## 1. Central ablation: task transfer vs the same student from scratch", "",
              "`rain_unet_s` (0.395 M parameters), fine-tuned from the distilled student (task transfer) or trained",
              "from scratch, on a seeded fraction of the 687 Rain800 pairs; the same 2000 steps, batch, patches,",
@@ -166,13 +65,10 @@ def section_ablation() -> list[str]:
              "no stage fine-tunes on and no result table reports elsewhere; it chooses the shipped model.", "",
              *table(["model", "fraction", "pairs", *METRIC_HEAD], rows)]
     gaps = []
-    for f in FRACTIONS:
-        seeds = SEEDS if f == "0.1" else (0,)
-        t = [score(_paired("finetune", f, s).label, "rain100l_test") for s in seeds]
-        u = [score(_paired("supervised", f, s).label, "rain100l_test") for s in seeds]
-        if all(t) and all(u):
-            diff = statistics.mean(x["psnr_y"] for x in t) - statistics.mean(x["psnr_y"] for x in u)
-            gaps.append(f"{float(f):.0%}: {diff:+.2f} dB")
+    for f in finetuned:
+        if all(score(label, "rain100l_test") for label in finetuned[f] + supervised[f]):
+            gap = mean(finetuned[f], "rain100l_test", "psnr_y") - mean(supervised[f], "rain100l_test", "psnr_y")
+            gaps.append(f"{f:.0%}: {gap:+.2f} dB")
     if gaps:
         lines += [f"Task transfer minus supervised, Rain100L Y-PSNR: {'; '.join(gaps)}.", ""]
     return lines
@@ -180,14 +76,13 @@ def section_ablation() -> list[str]:
 
 def section_teachers() -> list[str]:
     rows = []
-    for name, init, distilled in (("teacher A only (recognition)", "a-only", "distilled_a_only"),
-                                  ("teacher B only (reconstruction)", "b-only", "distilled_b_only"),
-                                  ("both teachers", "full", "distilled_only")):
+    for name, distilled, finetuned in (("teacher A only (recognition)", "distill-a-only", "finetune-a-only-f0.1"),
+                                       ("teacher B only (reconstruction)", "distill-b-only", "finetune-b-only-f0.1"),
+                                       ("both teachers", "distill-full", "finetune-full-f0.1")):
         rows.append([name, "distilled, not fine-tuned", *cells([distilled])[:4], ""])
-        rows.append([name, "fine-tuned on 10%, seed 0", *cells([_paired("finetune", "0.1", init=init).label])])
-    rows.append(["both teachers", "encoder only kept, fine-tuned on 10%, seed 0",
-                 *cells([_paired("finetune", "0.1", init="encoder").label])])
-    rows.append(["none (supervised from scratch)", "10%, seed 0", *cells([_paired("supervised", "0.1").label])])
+        rows.append([name, "fine-tuned on 10%, seed 0", *cells([finetuned])])
+    rows.append(["both teachers", "encoder only kept, fine-tuned on 10%, seed 0", *cells(["finetune-encoder-f0.1"])])
+    rows.append(["none (supervised from scratch)", "10%, seed 0", *cells(["supervised-full-f0.1"])])
     return ["## 2. Teacher ablation", "",
             "The student distilled from one teacher (experiments/configs/distill-{a,b}-only.yaml: the full",
             "distillation config with the other teacher removed) and then fine-tuned exactly like the",
@@ -200,13 +95,12 @@ def section_teachers() -> list[str]:
 
 
 def section_peers() -> list[str]:
-    rows = [[f"PReNet official, trained on {what}", f"`{k}`", *cells([k])[:4]] for k, what in PEERS.items()]
+    rows = [[f"PReNet official, trained on {what}", f"`{k}`", *cells([k])[:4]] for k, what in peers().items()]
     pre = summary("prenet-retrained-f0.1")
     steps = f"{pre['steps']} steps, {pre['seconds'] / 60:.0f} min" if pre else "n/a"
-    rows.append([f"PReNet retrained on our 10% pairs ({steps})", "`runs/prenet-retrained-f0.1`",
-                 *cells(["prenet_retrained_f0.1_s0"])[:4]])
-    for label, name in ((_paired("supervised", "0.1").label, "supervised student, 10%, seed 0"),
-                        (_paired("finetune", "0.1").label, "task-transfer student, 10%, seed 0")):
+    for label, name in (("prenet-retrained-f0.1", f"PReNet retrained on our 10% pairs ({steps})"),
+                        ("supervised-full-f0.1", "supervised student, 10%, seed 0"),
+                        ("finetune-full-f0.1", "task-transfer student, 10%, seed 0")):
         rows.append([name, f"`{label}`", *cells([label])[:4]])
     return ["## 3. Peers", "",
             "Every model through the same `derain eval` harness (same tiling, 8-bit rounding and metric code).",
@@ -269,27 +163,14 @@ def section_gap() -> list[str]:
                    rows)]
 
 
-def zoo_entry(name: str) -> tuple[Entry, dict]:
-    """The study entry a shipped model was copied from, and the model's metadata."""
-    meta = json.loads((ROOT / "src" / "derain" / "zoo" / f"{name}.json").read_text())
-    return next(e for e in ENTRIES if e.run == meta["run_dir"].removeprefix("runs/")), meta
-
-
-def selected() -> Entry | None:
-    """The task-transfer student (both teachers) with the highest selection-set Y-PSNR: the default."""
-    scored = [(score(e.label, "selection"), e) for e in ENTRIES if e.label.startswith(("ttl_f", "ttl_encoder"))]
-    scored = [(s["psnr_y"], e) for s, e in scored if s]
-    return max(scored, key=lambda t: t[0])[1] if scored else None
-
-
 def section_targets() -> list[str]:
-    shipped, meta = zoo_entry("derain_student")
+    shipped, sup, meta = MANIFEST.zoo["derain_student"], MANIFEST.zoo["derain_supervised"], zoo_meta("derain_student")
     best = selected()
-    ours_l, ours_u = score(shipped.label, "rain100l_test"), score(shipped.label, "udgnet43")
-    sup = zoo_entry("derain_supervised")[0].label
+    ours_l, ours_u = score(shipped, "rain100l_test"), score(shipped, "udgnet43")
     sup_l = score(sup, "rain100l_test")
     checks: list[tuple[str, bool, str]] = []
-    others = {k: score(k, "rain100l_test")["psnr_y"] for k in PEERS if k != "prenet_rain100l" and score(k, "rain100l_test")}
+    others = {k: score(k, "rain100l_test")["psnr_y"] for k in peers()
+              if k != "prenet_rain100l" and score(k, "rain100l_test")}
     if others:
         top = max(others, key=others.get)
         checks.append(("Rain100L Y-PSNR above every official PReNet not trained on Rain100L",
@@ -300,7 +181,7 @@ def section_targets() -> list[str]:
     checks.append(("Rain100L: within 3 dB of PReNet trained on Rain100L (stretch)", upper - ours_l["psnr_y"] <= 3,
                    f"{upper - ours_l['psnr_y']:.2f} dB below {upper:.2f}"))
     for metric in ("niqe", "brisque"):
-        rivals = {k: score(k, "udgnet43") for k in (*PEERS, sup)}
+        rivals = {k: score(k, "udgnet43") for k in (*peers(), sup)}
         beaten_by = [k for k, v in rivals.items() if v and v[metric] <= ours_u[metric]]
         checks.append((f"udgnet43 {metric.upper()} better than each official PReNet and the supervised student",
                        not beaten_by, f"{ours_u[metric]:.2f}; not better than: {', '.join(beaten_by) or 'none'}"))
@@ -309,60 +190,43 @@ def section_targets() -> list[str]:
         rows = {r["model"]: r for r in json.loads(bench.read_text())["rows"]}
         ratio = rows["prenet"]["s_fp32"] / rows[meta["arch"]]["s_fp32"]
         checks.append(("at least 10x PReNet's speed on this CPU", ratio >= 10, f"{ratio:.1f}x"))
-    params = summary(shipped.run)["parameters"]
+    params = summary(shipped)["parameters"]
     checks.append(("at most 0.5 M parameters", params <= 500_000, f"{params / 1e6:.3f} M"))
     rule = (f"The selection rule (highest selection-set Y-PSNR among the task-transfer students, "
             f"docs/DECISIONS.md) picks `{best.label}`" if best else "No selection scores yet")
     return ["## 7. Targets for the shipped default model", "",
-            f"The default `derain_student` is `{shipped.label}`: {meta['description']}. {rule}.", "",
+            f"The default `derain_student` is `{shipped}`: {meta['description']}. {rule}.", "",
             *table(["target", "met", "measured"], [[t, "yes" if ok else "**no**", m] for t, ok, m in checks])]
-
-
-def section_runs() -> list[str]:
-    rows = []
-    for folder in sorted(TRAINING.iterdir()):
-        s = summary(folder.name)
-        if s is None:
-            continue
-        metrics = ", ".join(f"{k} {v:.4g}" for k, v in s["metrics"].items())
-        rows.append([f"`{folder.name}`", s["stage"], s["arch"], f"{s['parameters'] / 1e6:.3f} M", str(s["steps"]),
-                     f"{s['seconds'] / 60:.1f}", metrics])
-    return ["## 0. Training runs", "",
-            "Every run behind the tables, from docs/training/<run>/summary.json (config, data list, log and",
-            "curves beside it). Wall time on this 2-core CPU, one thread per run, two to five processes side by",
-            "side, so times are comparable only roughly. Validation metrics are on held-out training-pool",
-            "images (never on an evaluation set).", "",
-            *table(["run", "stage", "network", "params", "steps", "minutes", "held-out metrics"], rows)]
 
 
 def section_findings() -> list[str]:
     """What the tables say; every number is read from the evaluation outputs."""
-    def mean(label_fn: Callable[[int], str], f: str, dataset: str, metric: str) -> float:
-        seeds = SEEDS if f == "0.1" else (0,)
-        return statistics.mean(score(label_fn_s, dataset)[metric] for label_fn_s in (label_fn(s) for s in seeds))
+    finetuned, supervised = ablation("finetune"), ablation("supervised")
+    b_only = "finetune-b-only-f0.1"
 
-    ttl = {f: (lambda s, f=f: _paired("finetune", f, s).label) for f in FRACTIONS}
-    sup = {f: (lambda s, f=f: _paired("supervised", f, s).label) for f in FRACTIONS}
+    def arms(dataset: str, metric: str) -> list[tuple[float, float]]:
+        """(task transfer, supervised) at each fraction, each the mean over its seeds."""
+        return [(mean(finetuned[f], dataset, metric), mean(supervised[f], dataset, metric)) for f in finetuned]
+
     try:
-        gaps = [mean(ttl[f], f, "rain100l_test", "psnr_y") - mean(sup[f], f, "rain100l_test", "psnr_y") for f in FRACTIONS]
-        brisque = [(mean(ttl[f], f, "udgnet43", "brisque"), mean(sup[f], f, "udgnet43", "brisque")) for f in FRACTIONS]
-        niqe = [(mean(ttl[f], f, "udgnet43", "niqe"), mean(sup[f], f, "udgnet43", "niqe")) for f in FRACTIONS]
-        b_only = score(_paired("finetune", "0.1", init="b-only").label, "rain100l_test")["psnr_y"]
-        b_brisque = score(_paired("finetune", "0.1", init="b-only").label, "udgnet43")["brisque"]
+        psnr, brisque, niqe = arms("rain100l_test", "psnr_y"), arms("udgnet43", "brisque"), arms("udgnet43", "niqe")
+        seeds = {MANIFEST.runs[label].seed: label for label in finetuned[0.1]}  # the three seeds at 10%
+        b_psnr = score(b_only, "rain100l_test")["psnr_y"]
+        b_brisque = score(b_only, "udgnet43")["brisque"]
         h = score("prenet_rain100h", "rain100l_test")["psnr_y"]
         r1400 = score("prenet_rain1400", "rain100l_test")["psnr_y"]
         real = score("prenet_real", "rain100l_test")["psnr_y"]
-        ttl_psnr = [mean(ttl[f], f, "rain100l_test", "psnr_y") for f in FRACTIONS]
-        seed_psnr = {s: score(ttl["0.1"](s), "rain100l_test")["psnr_y"] for s in SEEDS}
-        seed_sel = {s: score(ttl["0.1"](s), "selection")["psnr_y"] for s in SEEDS}
-        all_brisque = {e.label: score(e.label, "udgnet43")["brisque"] for e in ENTRIES if score(e.label, "udgnet43")}
+        seed_psnr = {s: score(label, "rain100l_test")["psnr_y"] for s, label in seeds.items()}
+        seed_sel = {s: score(label, "selection")["psnr_y"] for s, label in seeds.items()}
+        all_brisque = {e.label: score(e.label, "udgnet43")["brisque"] for e in MANIFEST.entries.values()
+                       if score(e.label, "udgnet43")}
     except (TypeError, KeyError):
         return []
     pick = max(seed_sel, key=seed_sel.get)
     rank = sorted(seed_psnr.values(), reverse=True).index(seed_psnr[pick]) + 1
-    b_label = _paired("finetune", "0.1", init="b-only").label
-    lowest = "the lowest of every model here" if min(all_brisque, key=all_brisque.get) == b_label else "not the lowest here"
-    spread = statistics.stdev(score(ttl["0.1"](s), "rain100l_test")["psnr_y"] for s in SEEDS)
+    lowest = "the lowest of every model here" if min(all_brisque, key=all_brisque.get) == b_only else "not the lowest here"
+    spread = statistics.stdev(seed_psnr.values())
+    gaps, finetuned_psnr = [t - u for t, u in psnr], [t for t, _ in psnr]
     return ["## 8. What this says, and what was tried", "",
             f"- **The central claim is not reproduced at this budget.** On Rain100L the task-transfer student is "
             f"{min(gaps):+.2f} to {max(gaps):+.2f} dB against the same network trained from scratch, at every fraction. "
@@ -372,13 +236,13 @@ def section_findings() -> list[str]:
             f"(worse) NIQE ({', '.join(f'{t:.2f} vs {u:.2f}' for t, u in niqe)}). In the grid of section 6 the "
             "students remove thin streaks but also soften fine texture, a plausible reason for the worse NIQE.",
             f"- **Teacher B alone transfers best.** Distilled from the reconstruction teacher only and fine-tuned, the "
-            f"student reaches {b_only:.2f} dB and a BRISQUE of {b_brisque:.2f}, {lowest}; adding "
+            f"student reaches {b_psnr:.2f} dB and a BRISQUE of {b_brisque:.2f}, {lowest}; adding "
             "the recognition teacher did not help, and the recognition teacher alone leaves the decoder untrained. "
             "These are single-seed rows: differences under about 1 dB are within the seed spread.",
             f"- **Target 1 assumed the wrong runner-up.** PReNet trained on Rain100H scores {h:.2f} dB on Rain100L: "
             "both sets come from the same synthesis (Yang et al.), so that model is nearly in-domain, out of reach "
             f"for a student fine-tuned on Rain800. Against PReNet trained on Rain1400 ({r1400:.2f} dB) the "
-            f"task-transfer students are {min(t - r1400 for t in ttl_psnr):+.2f} to {max(t - r1400 for t in ttl_psnr):+.2f} "
+            f"task-transfer students are {min(finetuned_psnr) - r1400:+.2f} to {max(finetuned_psnr) - r1400:+.2f} "
             f"dB across fractions, ahead of the real-rain PReNet ({real:.2f} dB), and ahead of both on BRISQUE.",
             f"- **The selection set is a weak proxy.** It ranks seed {pick} first of the three seeds at 10%; on "
             f"Rain100L that seed is number {rank} ({seed_psnr[pick]:.2f} dB against {max(seed_psnr.values()):.2f} for the "
@@ -415,9 +279,8 @@ def report() -> str:
 
 
 def ship_selected() -> None:
-    """Ship the selected task-transfer student as derain_student, and as derain_supervised the
-    supervised student with the same pairs (same fraction and seed), each with its scores."""
-    sys.path.insert(0, str(ROOT / "experiments"))
+    """Ship the runs of the manifest's zoo, each with its scores, once the selection rule agrees:
+    derain_student must be the task-transfer student it picks (docs/DECISIONS.md)."""
     from ship_model import ship  # a sibling script, not a package
 
     from derain.weights import model_info
@@ -425,18 +288,20 @@ def ship_selected() -> None:
     best = selected()
     if best is None:
         raise SystemExit("no task-transfer student has a selection score yet: run `eval` first")
-    for name, run, kind in (("derain_student", best.run, "Task-transfer student (rain_unet_s): teachers trained on "
-                             "real rainy and rain-free photos, distilled, then fine-tuned on"),
-                            ("derain_supervised", best.run.replace("finetune-", "supervised-", 1),
-                             "Supervised baseline (rain_unet_s) trained from scratch on")):
+    if best.label != MANIFEST.zoo["derain_student"]:
+        raise SystemExit(f"the selection rule picks {best.label}: make it derain_student in experiments/manifest.yaml "
+                         "(zoo:), and derain_supervised the supervised run with its fraction and seed")
+    kinds = {"derain_student": "Task-transfer student (rain_unet_s): teachers trained on real rainy and rain-free "
+                               "photos, distilled, then fine-tuned on",
+             "derain_supervised": "Supervised baseline (rain_unet_s) trained from scratch on"}
+    for name, run in MANIFEST.zoo.items():
         meta = model_info(f"runs/{run}/model.safetensors")
-        label = next(e.label for e in ENTRIES if e.run == run)
         pairs = meta["training_data"]["train_pairs"]
-        description = (f"{kind} {meta['fraction']:.0%} ({pairs} pairs) of Rain800, seed {meta['seed']}, "
+        description = (f"{kinds[name]} {meta['fraction']:.0%} ({pairs} pairs) of Rain800, seed {meta['seed']}, "
                        f"{meta['steps']} steps; full profile")
-        ship(Path("runs") / run, name, [EVAL.relative_to(ROOT) / f"{label}-{d}" for d in ("rain100l_test", "udgnet43")],
+        ship(Path("runs") / run, name, [EVAL.relative_to(ROOT) / f"{run}-{d}" for d in ("rain100l_test", "udgnet43")],
              description)
-        print(f"shipped {name}: {label}")
+        print(f"shipped {name}: {run}")
 
 
 README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -444,12 +309,11 @@ README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
 
 def headline() -> str:
     """The README's results block: the shipped models against the input and PReNet."""
-    shipped, meta = zoo_entry("derain_student")
-    sup_label = zoo_entry("derain_supervised")[0].label
+    shipped, sup, meta = MANIFEST.zoo["derain_student"], MANIFEST.zoo["derain_supervised"], zoo_meta("derain_student")
     rows = [["rainy input", "", *cells(["input"])[:4]],
-            *[[f"PReNet, official {what} weights", f"`{k}`", *cells([k])[:4]] for k, what in PEERS.items()],
-            ["**task-transfer student** (default)", "`derain_student`", *cells([shipped.label])[:4]],
-            ["same network, supervised from scratch", "`derain_supervised`", *cells([sup_label])[:4]]]
+            *[[f"PReNet, official {what} weights", f"`{k}`", *cells([k])[:4]] for k, what in peers().items()],
+            ["**task-transfer student** (default)", "`derain_student`", *cells([shipped])[:4]],
+            ["same network, supervised from scratch", "`derain_supervised`", *cells([sup])[:4]]]
     return "\n".join([README_BEGIN, "![before and after](docs/figures/before_after.jpg)", "",
                       *table(["model", "`-m`", *METRIC_HEAD[:4]], rows),
                       f"`derain_student`: {meta['description']}.", "",
@@ -468,13 +332,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("eval", help="run the missing evaluations")
-    ev.add_argument("--only", nargs="+", choices=sorted(BY_LABEL), help="these labels only")
-    sub.add_parser("ship", help="ship the selected student (and its supervised twin) into the package")
+    ev.add_argument("--only", nargs="+", choices=sorted(MANIFEST.entries), help="these labels only")
+    sub.add_parser("ship", help="ship the zoo's runs (the selected student and its supervised twin) into the package")
     sub.add_parser("report", help="write docs/RESULTS.md and the README's results block")
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.command == "eval":
-        evaluate(args.only or [e.label for e in ENTRIES])
+        evaluate(args.only or list(MANIFEST.entries))
     elif args.command == "ship":
         ship_selected()
     else:

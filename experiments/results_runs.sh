@@ -7,29 +7,35 @@
 #     fine-tuned at 10% exactly like the shipped student;
 #   - fine-tuning from the distilled encoder only (experiments/configs/finetune-encoder-f0.1.yaml);
 #   - PReNet retrained on the same 10% pairs with the student's CPU budget.
-# Two lanes of one thread each (2-core machine), about 100 minutes with the budgets of stop 8
-# (docs/training/*/config.yaml; the full profiles now hold the long budgets of issue 10). A run that finished is skipped
-# and one that was killed is resumed, so the script can simply be started again.
+# How each run is made: experiments/manifest.yaml. Two lanes of one thread each (2-core machine),
+# about 100 minutes with the budgets of stop 8 (docs/training/*/config.yaml; the full profiles now
+# hold the long budgets of issue 10). A run that finished is skipped and one that was killed is
+# resumed, so the script can simply be started again.
 #   bash experiments/results_runs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . experiments/lanes.sh
 
 lane1() {
-  train distill distill-a-only --config experiments/configs/distill-a-only.yaml
-  train finetune finetune-a-only-f0.1 --profile full --init runs/distill-a-only
-  train finetune finetune-encoder-f0.1 --config experiments/configs/finetune-encoder-f0.1.yaml
-  for f in 0.05 0.2 1.0; do train finetune finetune-full-f$f --profile full --fraction $f; done
-  for f in 0.05 0.2; do train supervised supervised-full-f$f --profile full --fraction $f; done
+  train distill-a-only
+  train finetune-a-only-f0.1
+  train finetune-encoder-f0.1
+  train finetune-full-f0.05
+  train finetune-full-f0.2
+  train finetune-full-f1.0
+  train supervised-full-f0.05
+  train supervised-full-f0.2
 }
 
 lane2() {
-  train distill distill-b-only --config experiments/configs/distill-b-only.yaml
-  train finetune finetune-b-only-f0.1 --profile full --init runs/distill-b-only
-  for s in 1 2; do train finetune finetune-full-f0.1-s$s --profile full --seed $s; done
-  for s in 1 2; do train supervised supervised-full-f0.1-s$s --profile full --seed $s; done
-  train supervised supervised-full-f1.0 --profile full --fraction 1.0
-  train supervised prenet-retrained-f0.1 --config experiments/configs/prenet-f0.1.yaml
+  train distill-b-only
+  train finetune-b-only-f0.1
+  train finetune-full-f0.1-s1
+  train finetune-full-f0.1-s2
+  train supervised-full-f0.1-s1
+  train supervised-full-f0.1-s2
+  train supervised-full-f1.0
+  train prenet-retrained-f0.1
 }
 
 lane1 & lane2 & wait

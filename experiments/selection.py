@@ -4,6 +4,9 @@
     python experiments/selection.py score MODEL [LABEL]   # derain eval on every part -> docs/eval/<LABEL>-sel-*
     python experiments/selection.py pick LABEL...         # apply the rule of docs/DECISIONS.md
 
+MODEL is a run of experiments/manifest.yaml (its model file; the label is the run's name, e.g.
+`finetune-full-f1`) or what `derain eval -m` takes (a zoo name labels itself, a file its stem).
+
 Kodak24 only (no derainer trains on it): one `derain synth` pair per photo for every source of the
 training mixture (the presets light, medium, heavy and real; the Garg-Nayar streak layers, lit and
 veiled by the real preset), seed 0, and the 24 photos without rain for fidelity (output vs input).
@@ -21,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from manifest import load
+
 from derain.paths import data_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +36,7 @@ SOURCES = {"light": ["--preset", "light"], "medium": ["--preset", "medium"], "he
 RAIN_FREE = "rain-free"  # Kodak24 as both input and target: the score is fidelity
 FIDELITY_TARGET = 40.0  # dB, the quality issue's target for rain-free photos
 PREFER_MARGIN = 0.1  # dB of selection Y-PSNR within which the task-transfer student is preferred
+MANIFEST = load()
 
 
 def build() -> None:
@@ -72,7 +78,13 @@ def summary(label: str) -> dict[str, float] | None:
             **{f"psnr_y_{part}": value for part, value in zip(SOURCES, rainy)}}
 
 
-def pick(labels: list[str], task_transfer: set[str]) -> str:
+def task_transfer(label: str) -> bool:
+    """Whether `label` is a task-transfer student: a finetune run, or a zoo model shipped from one."""
+    run = MANIFEST.runs.get(MANIFEST.zoo.get(label, label))
+    return run is not None and run.stage == "finetune"
+
+
+def pick(labels: list[str]) -> str:
     """The rule of docs/DECISIONS.md ("Which long run ships")."""
     scores = {label: summary(label) for label in labels}
     missing = [label for label, s in scores.items() if s is None]
@@ -82,7 +94,7 @@ def pick(labels: list[str], task_transfer: set[str]) -> str:
     if not qualified:
         return max(labels, key=lambda label: scores[label]["fidelity_psnr_y"])
     best = max(qualified, key=lambda label: scores[label]["selection_psnr_y"])
-    close = [label for label in qualified if label in task_transfer
+    close = [label for label in qualified if task_transfer(label)
              and scores[best]["selection_psnr_y"] - scores[label]["selection_psnr_y"] <= PREFER_MARGIN]
     return max(close, key=lambda label: scores[label]["selection_psnr_y"]) if close else best
 
@@ -96,17 +108,18 @@ def main() -> None:
     scoring.add_argument("label", nargs="?")
     picking = sub.add_parser("pick")
     picking.add_argument("labels", nargs="+")
-    picking.add_argument("--task-transfer", nargs="*", default=[], help="Labels of the task-transfer students.")
     args = parser.parse_args()
     if args.command == "build":
         build()
     elif args.command == "score":
-        score(args.model, args.label or Path(args.model).stem)
-        print(json.dumps(summary(args.label or Path(args.model).stem), indent=1))
+        run = MANIFEST.runs.get(args.model)
+        label = args.label or (run.name if run else Path(args.model).stem)
+        score(run.model if run else args.model, label)
+        print(json.dumps(summary(label), indent=1))
     else:
         for label in args.labels:
             print(label, json.dumps(summary(label)))
-        print("selected:", pick(args.labels, set(args.task_transfer)))
+        print("selected:", pick(args.labels))
     sys.stdout.flush()
 
 

@@ -1,7 +1,7 @@
 """Copy a trained derainer into the package's model zoo, with its evaluation scores in the metadata.
 
     python experiments/ship_model.py runs/finetune-full-f0.1 --name derain_student \
-        --eval docs/eval/ttl_f0.1_s0-rain100l_test --eval docs/eval/ttl_f0.1_s0-udgnet43 \
+        --eval docs/eval/finetune-full-f0.1-rain100l_test --eval docs/eval/finetune-full-f0.1-udgnet43 \
         --description "Task-transfer student ..."
 
 The weights are re-saved through `derain.weights.save_model`, so the metadata travels inside the

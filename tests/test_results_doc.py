@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _results_module():
+    sys.path.insert(0, str(ROOT / "experiments"))  # results.py imports its siblings, as when run as a script
     spec = importlib.util.spec_from_file_location("results", ROOT / "experiments" / "results.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["results"] = module  # dataclasses look their module up while the file executes

@@ -6,6 +6,8 @@ randomly cropped and mirrored, and degraded by the scattering model with probabi
 The loss sums, per teacher, the normalised L2 between the student's features at 1/2, 1/4, 1/8
 (through 1x1 adapters) and the teacher's at the same scales, and the L1 between the student's
 output and teacher B's restoration. Adapters are trained with the student and then discarded.
+The teachers are keyed by their config keys (`teacher_recognition`, `teacher_reconstruction`),
+which also name the loss terms and metrics (`feat_teacher_recognition`, ...).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from torch.nn import functional as F
 
 from derain.archs import create_model, require
 from derain.data import compose, random_crop, random_flip, scatter
-from derain.training.config import DistillConfig
+from derain.training.config import STAGES, DistillConfig
 from derain.training.losses import Adapters, batch_psnr, normalised_l2
 from derain.training.pools import RealPoolsStage
 from derain.weights import load_trained
+
+RESTORER = "teacher_reconstruction"  # the teacher whose output the student's output learns (teacher B)
 
 
 def load_teacher(ref: str, stage: str) -> tuple[nn.Module, str]:
@@ -54,8 +58,8 @@ class DistillModule(nn.Module):
             with torch.no_grad():
                 target_out, target_feats = teacher.forward_features(x)
             parts[f"feat_{key}"] = self.feature_weight * normalised_l2(self.adapters[key](feats), target_feats)
-            if key == "b":
-                parts["out_b"] = self.output_weight * F.l1_loss(out, target_out.clamp(0, 1))
+            if key == RESTORER:
+                parts[f"out_{key}"] = self.output_weight * F.l1_loss(out, target_out.clamp(0, 1))
         return sum(parts.values()), parts
 
     def train(self, mode: bool = True) -> DistillModule:
@@ -65,20 +69,18 @@ class DistillModule(nn.Module):
 
 
 class DistillStage(RealPoolsStage):
-    """Teachers A and/or B -> the student."""
-
+    """The recognition and/or the reconstruction teacher -> the student."""
 
     def __init__(self, name: str, cfg: DistillConfig, root: str | None = None) -> None:
         super().__init__(name, cfg)
         require(cfg.arch, "derain", features=True, who=self.name)
         net = create_model(cfg.arch)
         teachers, self.teacher_paths = {}, {}
-        for key, ref, stage in (("a", cfg.teacher_recognition, "teacher-recognition"),
-                                ("b", cfg.teacher_reconstruction, "teacher-reconstruction")):
-            if ref is not None:
-                teachers[key], self.teacher_paths[stage] = load_teacher(ref, stage)
+        for key, stage in STAGES[name].inputs.items():
+            if getattr(cfg, key) is not None:
+                teachers[key], self.teacher_paths[stage] = load_teacher(getattr(cfg, key), stage)
         self.module = DistillModule(net, teachers, cfg.output_weight, cfg.feature_weight)
-        self.uses_all_parameters = "b" in teachers  # without teacher B nothing trains the decoder
+        self.uses_all_parameters = RESTORER in teachers  # without teacher B nothing trains the decoder
         self.open_pools(root, compose(random_crop(cfg.patch), random_flip(), scatter(cfg.scatter, cfg.degrade_prob)),
                         compose(random_crop(2 * cfg.patch), scatter(cfg.scatter, cfg.degrade_prob)))
 
@@ -89,8 +91,8 @@ class DistillStage(RealPoolsStage):
         x = torch.cat([v[0] for v in self.val.values()]).to(device)
         loss, parts = self.module(x)
         metrics = {"val_loss": float(loss), **{f"val_{k}": float(v) for k, v in parts.items()}}
-        if "b" in self.module.teachers:
-            metrics["val_psnr_to_b"] = batch_psnr(self.module.net(x), self.module.teachers["b"](x))
+        if RESTORER in self.module.teachers:
+            metrics[f"val_psnr_to_{RESTORER}"] = batch_psnr(self.module.net(x), self.module.teachers[RESTORER](x))
         return metrics
 
     def provenance(self) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""experiments/manifest.yaml: every run it lists can be trained, the shell lanes train exactly
+those, every label names one model, and the committed evaluations and zoo agree with it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from derain.training import STAGES, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))  # the experiments are scripts that import their siblings
+
+import manifest  # noqa: E402
+import selection  # noqa: E402
+
+MANIFEST = manifest.load()
+
+
+def named_by(script: str) -> set[str]:
+    """The runs a shell script trains (`train RUN`, not `derain train`), comments aside."""
+    code = "\n".join(line.split("#")[0] for line in (EXPERIMENTS / script).read_text().splitlines())
+    return set(re.findall(r"(?<![\w-])(?<!derain )train ([\w.-]+)", code))
+
+
+@pytest.mark.parametrize("run", MANIFEST.runs.values(), ids=lambda r: r.name)
+def test_every_run_has_a_stage_and_a_valid_config(run: manifest.Run) -> None:
+    assert run.stage in STAGES
+    source = ROOT / run.config if run.config else run.profile
+    cfg = load_config(run.stage, source, run.args)
+    assert cfg.seed == run.seed
+
+
+def test_every_experiment_config_is_a_run_of_the_manifest() -> None:
+    used = {run.config for run in MANIFEST.runs.values() if run.config}
+    assert {f"experiments/configs/{p.name}" for p in (EXPERIMENTS / "configs").glob("*.yaml")} == used
+
+
+def test_the_shell_lanes_train_exactly_the_runs_of_each_study() -> None:
+    study = {name: {r.name for r in MANIFEST.runs.values() if name in r.study} for name in manifest.STUDIES}
+    assert named_by("full_chain.sh") | named_by("results_runs.sh") == study["results"]
+    assert named_by("long_runs.sh") == study["long"]
+
+
+def test_labels_are_unique() -> None:
+    """PyYAML keeps the last of two equal keys, so look at the node tree, where both still are."""
+    sections = {key.value: value for key, value in yaml.compose(manifest.PATH.read_text()).value}
+    names = [key.value for section in ("runs", "models", "zoo") for key, _ in sections[section].value]
+    assert len(names) == len(set(names)), "a name twice in experiments/manifest.yaml"
+
+
+def test_the_reader_prints_the_arguments_of_a_run() -> None:
+    def args(run: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(EXPERIMENTS / "manifest.py"), "args", run],
+                              capture_output=True, text=True, timeout=60)
+
+    assert args("finetune-a-only-f0.1").stdout == "finetune --profile full --fraction 0.1 --init runs/distill-a-only\n"
+    assert args("distill-b-only").stdout == "distill --config experiments/configs/distill-b-only.yaml\n"
+    assert args("supervised-full-f1").stdout == "supervised --profile full\n"
+    missing = args("finetune-full-f0.3")
+    assert missing.returncode == 2 and "no such run" in missing.stderr
+
+
+def test_every_evaluation_folder_is_of_a_model_of_the_manifest() -> None:
+    scored = {f"{e.label}-{s}" for e in MANIFEST.entries.values() for s in e.sets}
+    names = {*MANIFEST.entries, *MANIFEST.runs, *MANIFEST.zoo}
+    parts = {*selection.SOURCES, selection.RAIN_FREE}
+    for folder in (ROOT / "docs" / "eval").iterdir():
+        label, _, part = folder.name.rpartition("-sel-")
+        assert folder.name in scored or (label in names and part in parts), folder.name
+
+
+def test_the_zoo_ships_the_runs_the_manifest_names() -> None:
+    configs = {}
+    for name, run in MANIFEST.zoo.items():
+        meta = json.loads((ROOT / "src" / "derain" / "zoo" / f"{name}.json").read_text())
+        assert Path(meta["run_dir"]).name == run
+        configs[name] = yaml.safe_load((ROOT / "docs" / "training" / run / "config.yaml").read_text())
+    student, supervised = configs["derain_student"], configs["derain_supervised"]
+    assert MANIFEST.runs[MANIFEST.zoo["derain_supervised"]].stage == "supervised"
+    assert (student["fraction"], student["seed"], student["pairs"]) == \
+        (supervised["fraction"], supervised["seed"], supervised["pairs"])
