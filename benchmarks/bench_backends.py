@@ -6,8 +6,10 @@
 Each (backend, size) runs in a fresh subprocess with the shipped student, so peak resident memory
 (ru_maxrss) counts that run alone; speed is the median of `--repeats` runs after a warm-up.
 Backends: torch fp32 (the baseline), torch bf16 autocast, onnxruntime fp32 (graph optimisation
-level ALL). `max_diff` is the largest difference from the torch fp32 output in [0, 1].
-Writes docs/benchmarks/backends.json.
+level ALL) and onnxruntime int8 (`derain export onnx --int8`, calibrated on the training pools
+sirr147 and bsds500 of the data root; skipped without one). `max_diff` is the largest difference
+from the torch fp32 output in [0, 1]; the int8 model's quality is scored on the selection set by
+experiments/selection.py. Writes docs/benchmarks/backends.json.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 BACKENDS = {"torch fp32": {"backend": "torch"}, "torch bf16": {"backend": "torch", "bf16": True},
@@ -54,10 +57,18 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/backends.json"))
     args = parser.parse_args()
     sizes = [(321, 481, args.repeats)] + ([] if args.no_large else [(3000, 4000, 1)])
+    backends = dict(BACKENDS)
+    tmp = tempfile.TemporaryDirectory()
+    int8 = Path(tmp.name, "student.int8.onnx")
+    export = subprocess.run(["derain", "export", "onnx", "--int8", "-o", str(int8)], capture_output=True, text=True)
+    if export.returncode == 0:
+        backends["onnx int8"] = {"name_or_path": str(int8)}
+    else:
+        print(f"onnx int8 skipped: {export.stderr.strip().splitlines()[-1]}")
     rows = []
     for h, w, repeats in sizes:
         base = None
-        for name, kwargs in BACKENDS.items():
+        for name, kwargs in backends.items():
             result = measure({**kwargs, **({"tile": int(args.tile)} if args.tile != "auto" else {})}, h, w, repeats,
                              args.threads)
             base = base or result["seconds"]

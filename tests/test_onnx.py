@@ -77,3 +77,61 @@ def test_cli_export_and_remove_with_both_backends(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
     diff = np.abs(read_rgb(tmp_path / "torch" / "a.png") - read_rgb(tmp_path / "onnx" / "a.png"))
     assert diff.max() <= 1 / 255 + 1e-6
+
+
+def test_int8_quantisation_keeps_the_output_and_records_how(tmp_path: Path) -> None:
+    from derain.onnx_backend import OnnxRunner, calibration_crops, export_bytes, quantize_int8
+
+    for i in range(3):
+        write_rgb(tmp_path / f"{i}.png", add_streaks(scene(96, 120, seed=i), seed=i))
+    write_rgb(tmp_path / "small.png", scene(40, 40))  # below the crop size: passed over
+    crops = calibration_crops(sorted(tmp_path.glob("*.png")), count=4, size=64)
+    assert len(crops) == 3 and crops[0].shape == (1, 3, 64, 64)  # one per photo large enough
+    assert len(calibration_crops(sorted(tmp_path.glob("*.png")), count=2, size=64)) == 2
+    model = random_model("rain_unet_s", {})
+    fp32 = export_bytes(model, {"arch": "rain_unet_s"})
+    int8 = OnnxRunner(quantize_int8(fp32, crops, note=" from tests"))
+    assert int8.metadata["arch"] == "rain_unet_s" and "from tests" in int8.metadata["quantization"]
+    assert len(quantize_int8(fp32, crops)) < len(fp32) / 2  # int8 weights
+    x = torch.from_numpy(add_streaks(scene(64, 80, seed=7)).transpose(2, 0, 1)[None].copy())
+    with torch.no_grad():
+        ref = model(x)
+    assert (int8(x) - ref).abs().mean() < 2 / 255 and (ref - x).abs().mean() > 2 / 255
+    with pytest.raises(DerainError, match="at least 512x512"):
+        calibration_crops([tmp_path / "small.png"], size=512)
+
+
+def test_cli_int8_export_runs_as_a_model_file(tmp_path: Path) -> None:
+    photos, src = tmp_path / "photos", tmp_path / "in"
+    photos.mkdir()
+    src.mkdir()
+    for i in range(2):
+        write_rgb(photos / f"{i}.png", add_streaks(scene(260, 300, seed=i), seed=i))
+    write_rgb(src / "a.png", add_streaks(scene(70, 90)))
+    model = tmp_path / "m.int8.onnx"
+    proc = run_cli("export", "onnx", "--int8", "--calibration", str(photos), "--calibration-crops", "2", "-o", str(model))
+    assert proc.returncode == 0, proc.stderr
+    assert "int8" in proc.stderr
+    proc = run_cli("remove", str(src), "-o", str(tmp_path / "int8"), "-m", str(model))
+    assert proc.returncode == 0, proc.stderr
+    ref = run_cli("remove", str(src), "-o", str(tmp_path / "torch"))
+    assert ref.returncode == 0, ref.stderr
+    diff = np.abs(read_rgb(tmp_path / "int8" / "a.png") - read_rgb(tmp_path / "torch" / "a.png"))
+    assert diff.mean() < 2 / 255
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["remove", "{tmp}/in", "-m", "{tmp}/missing.onnx"], "no such file"),
+    (["remove", "{tmp}/in", "-m", "{tmp}/m.onnx", "--backend", "torch"], "runs on onnxruntime only"),
+    (["export", "onnx", "--int8", "--calibration", "rain100l_test", "-o", "{tmp}/q.onnx"], "evaluation-only"),
+    (["export", "onnx", "--int8", "--calibration", "{tmp}/nowhere", "-o", "{tmp}/q.onnx"], "no folder"),
+])
+def test_onnx_model_files_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    from derain.onnx_backend import export_onnx
+
+    (tmp_path / "in").mkdir()
+    write_rgb(tmp_path / "in" / "a.png", scene(40, 40))
+    export_onnx(tmp_path / "m.onnx", random_model("rain_unet_s", {}))
+    proc = run_cli(*[a.format(tmp=tmp_path) for a in args])
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "q.onnx").exists()

@@ -71,9 +71,11 @@ def resolve_device(name: str) -> torch.device:
 class Derainer:
     """A loaded model plus the policy to run it (device, tiling, precision)."""
 
-    def __init__(self, model: nn.Module, meta: dict[str, Any] | None = None, device: str = "cpu",
-                 tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False,
-                 backend: str = "torch") -> None:
+    def __init__(self, model: nn.Module | Callable[[torch.Tensor], torch.Tensor], meta: dict[str, Any] | None = None,
+                 device: str = "cpu", tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False,
+                 backend: str = "auto") -> None:
+        """`model` is a network, or an `OnnxRunner` of an .onnx file; `backend` auto runs a network
+        on torch and a file on onnxruntime."""
         self.device = resolve_device(device)
         if tile != "auto" and (not isinstance(tile, int) or tile < 0):
             raise DerainError(f"tile must be 'auto', 0 (no tiling) or a positive size, got {tile!r}")
@@ -82,22 +84,29 @@ class Derainer:
         size = AUTO_TILE if tile == "auto" else tile
         if size and size <= 2 * overlap:
             raise DerainError(f"tile ({size}) must be larger than twice the overlap ({overlap})")
-        align = getattr(model, "align", 1)
-        if size and size < align:  # tile origins step by the grid: smaller tiles would leave gaps
-            raise DerainError(f"tile ({size}) must be at least the network's grid ({align} px)")
-        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.align: int = getattr(model, "align", 1)
+        if size and size < self.align:  # tile origins step by the grid: smaller tiles would leave gaps
+            raise DerainError(f"tile ({size}) must be at least the network's grid ({self.align} px)")
+        if backend not in ("auto", "torch", "onnx"):
+            raise DerainError(f"unknown backend {backend!r}; use torch or onnx")
+        onnx = backend == "onnx" or not isinstance(model, nn.Module)
+        if onnx and (self.device.type != "cpu" or bf16):
+            raise DerainError("the onnx backend runs on the CPU in float32 (drop --device/--bf16)")
         self.meta = meta or {}
         self.tile, self.overlap, self.bf16 = tile, overlap, bf16
         # The backend is any callable from a batch to its derained batch; tiling stays here.
-        self.forward: Callable[[torch.Tensor], torch.Tensor] = self._run
-        if backend == "onnx":
-            if self.device.type != "cpu" or bf16:
-                raise DerainError("the onnx backend runs on the CPU in float32 (drop --device/--bf16)")
+        self.forward: Callable[[torch.Tensor], torch.Tensor]
+        if not isinstance(model, nn.Module):
+            if backend == "torch":
+                raise DerainError("an .onnx model runs on onnxruntime only (drop --backend torch)")
+            self.forward = model
+            return
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.forward = self._run
+        if onnx:
             from derain.onnx_backend import OnnxRunner, export_bytes
 
             self.forward = OnnxRunner(export_bytes(self.model, self.meta))
-        elif backend != "torch":
-            raise DerainError(f"unknown backend {backend!r}; use torch or onnx")
 
     def _tile_size(self, h: int, w: int) -> int:
         if self.tile == "auto":
@@ -132,8 +141,7 @@ class Derainer:
             return out
         out = torch.zeros_like(rgb)
         weight = torch.zeros(1, h, w)
-        align = getattr(self.model, "align", 1)
-        ys, xs = _starts(h, tile, self.overlap, align), _starts(w, tile, self.overlap, align)
+        ys, xs = _starts(h, tile, self.overlap, self.align), _starts(w, tile, self.overlap, self.align)
         done = 0
         for y in ys:
             for x in xs:
@@ -192,8 +200,16 @@ def parse_tile(text: str) -> int | str:
 
 
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "cpu", tile: int | str = "auto",
-               overlap: int = DEFAULT_OVERLAP, bf16: bool = False, backend: str = "torch",
+               overlap: int = DEFAULT_OVERLAP, bf16: bool = False, backend: str = "auto",
                **weights_kwargs: Any) -> Derainer:
-    """Load a shipped model (by name), a peer (e.g. 'prenet_rain100l') or a weight file, ready to derain."""
+    """Load a shipped model (by name), a peer (e.g. 'prenet_rain100l'), a weight file or an .onnx
+    file (`derain export onnx`, e.g. its int8 version), ready to derain."""
+    if str(name_or_path).endswith(".onnx"):
+        from derain.onnx_backend import OnnxRunner
+
+        if not os.path.isfile(name_or_path):
+            raise DerainError(f"{name_or_path}: no such file")
+        runner = OnnxRunner(name_or_path)
+        return Derainer(runner, runner.meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend)
     model, meta = _load_weights(name_or_path, **weights_kwargs)
     return Derainer(model, meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend)

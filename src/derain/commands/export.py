@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from derain.atomic import exists_error
+from derain.atomic import atomic_write_bytes, exists_error
 from derain.errors import DerainError
 
 
@@ -19,16 +19,50 @@ def export() -> None:
 @click.option("-m", "--model", "model_name", default="derain_student", show_default=True,
               help="Shipped model name, peer name (e.g. prenet_rain100l) or path to a .safetensors file.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The .onnx file to write.")
+@click.option("--int8", is_flag=True, help="Quantise to static int8: about twice as fast on CPUs with VNNI; "
+                                           "calibrated on --calibration photos.")
+@click.option("--calibration", multiple=True, default=("sirr147", "bsds500"), show_default=True,
+              help="With --int8: a folder of photos like those to derain, or a data set name; repeatable.")
+@click.option("--calibration-crops", default=48, show_default=True, type=click.IntRange(min=1),
+              help="With --int8: how many 256-px crops (one per photo) measure the activation ranges.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def onnx_cmd(model_name: str, output: Path, overwrite: bool) -> None:
-    """Write the model with dynamic batch, height and width (multiples of its grid) and its metadata."""
-    from derain.onnx_backend import OPSET, export_onnx
+def onnx_cmd(model_name: str, output: Path, int8: bool, calibration: tuple[str, ...], calibration_crops: int,
+             overwrite: bool) -> None:
+    """Write the model with dynamic batch, height and width (multiples of its grid) and its metadata.
+
+    Run it with `derain remove -m model.onnx` or any onnxruntime program.
+    """
+    from derain.onnx_backend import OPSET, calibration_crops as draw_crops, export_bytes, quantize_int8
     from derain.weights import load_model
 
     if output.exists() and not overwrite:
         raise exists_error(output)
     if not output.parent.is_dir():
         raise DerainError(f"{output.parent}: no such directory")
+    photos = _calibration_photos(calibration) if int8 else []
     model, meta = load_model(model_name)
-    export_onnx(output, model, meta, overwrite=overwrite)
-    click.echo(f"{model_name} -> {output} (opset {OPSET}, {output.stat().st_size / 1e6:.2f} MB)", err=True)
+    data = export_bytes(model, meta)
+    if int8:
+        data = quantize_int8(data, draw_crops(photos, calibration_crops), note=f" from {', '.join(calibration)}")
+    atomic_write_bytes(output, data, overwrite=overwrite)
+    kind = "int8" if int8 else "fp32"
+    click.echo(f"{model_name} -> {output} ({kind}, opset {OPSET}, {output.stat().st_size / 1e6:.2f} MB)", err=True)
+
+
+def _calibration_photos(sources: tuple[str, ...]) -> list[Path]:
+    """The photos of each source (a catalogue name or a folder); evaluation-only sets are refused,
+    since choosing quantisation ranges on a test set is tuning on it."""
+    from derain.data.catalog import CATALOG, dataset_path, is_eval_only
+    from derain.io import list_images
+
+    photos: list[Path] = []
+    for source in sources:
+        if is_eval_only(source):
+            raise DerainError(f"{source!r} is evaluation-only; calibrate on training or your own photos")
+        folder = dataset_path(source) if source in CATALOG else Path(source)
+        if not folder.is_dir():
+            raise DerainError(f"calibration source {source!r}: no folder {folder} (give --calibration DIR of photos)")
+        photos += list_images(folder)
+    if not photos:
+        raise DerainError(f"no images in the calibration sources {', '.join(sources)}")
+    return photos

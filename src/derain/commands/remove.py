@@ -89,14 +89,15 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
               help="Write results into this folder (same file names). Default: beside each input, with --suffix.")
 @click.option("--suffix", default="_derained", show_default=True, help="Appended to the file name when writing beside the input.")
 @click.option("-m", "--model", "model_name", default="derain_student", show_default=True,
-              help="Shipped model name, peer name (e.g. prenet_rain100l) or path to a .safetensors file.")
+              help="Shipped model name, peer name (e.g. prenet_rain100l), or a .safetensors or .onnx file.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--tile", default="auto", show_default=True,
               help="Tile size in pixels, 0 for none, or auto (tiles images above 1 MP so 12 MP stays under 2 GiB).")
 @click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0), help="Tile overlap, blended linearly.")
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast: faster only on hardware with native bf16 (e.g. AVX-512 BF16, AMX, GPUs); ~1e-3 difference.")
-@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
-              help="Run the network on PyTorch or on onnxruntime (extra derain[onnx]; CPU).")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+              help="Run the network on PyTorch or on onnxruntime (extra derain[onnx]; CPU); auto: torch, "
+                   "onnxruntime for an .onnx model.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never inputs).")
 @click.option("--video-codec", default="auto", show_default=True,
               help="Video encoder: libx264, libx265, libvpx-vp9; auto is libvpx-vp9 for .webm, libx264 otherwise.")
