@@ -29,12 +29,12 @@ import json, resource, statistics, time, numpy as np, torch
 from derain.inference import load_model
 torch.set_num_threads({threads})
 img = np.random.default_rng(0).random(({h}, {w}, 3), dtype=np.float32)
-ref = load_model().remove(img) if {compare} else None
 d = load_model(**{kwargs!r})
 out = d.remove(img)
 times = []
 for _ in range({repeats}):
     t = time.perf_counter(); d.remove(img); times.append(time.perf_counter() - t)
+ref = load_model().remove(img) if {compare} else None  # after the timing: torch's threads would compete
 print(json.dumps({{"seconds": statistics.median(times), "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "max_diff": float(np.abs(out - ref).max()) if ref is not None else 0.0}}))
 """

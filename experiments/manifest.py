@@ -63,12 +63,29 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Export:
+    """An ONNX file of a model (`derain export onnx`), scored under its own label like a model."""
+
+    label: str
+    model: str  # what `derain export onnx -m` takes
+    int8: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"runs/onnx/{self.label}.onnx"
+
+    def command(self) -> list[str]:
+        return ["derain", "export", "onnx", "-m", self.model, "-o", self.path, *(["--int8"] if self.int8 else [])]
+
+
+@dataclass(frozen=True)
 class Manifest:
     """experiments/manifest.yaml, read."""
 
     runs: dict[str, Run]
     entries: dict[str, Entry]  # by label: the models of `models:`, then the runs with `eval`
     zoo: dict[str, str]  # shipped model name -> the run it is copied from
+    exports: dict[str, Export]  # by label
 
 
 def _run(name: str, spec: dict[str, Any]) -> Run:
@@ -96,7 +113,8 @@ def load(path: Path = PATH) -> Manifest:
     unknown = sorted(set(data["zoo"].values()) - set(runs))
     if unknown:
         raise ValueError(f"{path.name}: zoo models ship from runs it does not list: {', '.join(unknown)}")
-    return Manifest(runs, entries, dict(data["zoo"]))
+    exports = {label: Export(label, **spec) for label, spec in data.get("exports", {}).items()}
+    return Manifest(runs, entries, dict(data["zoo"]), exports)
 
 
 def main() -> None:

@@ -5,7 +5,8 @@
     python experiments/selection.py pick LABEL...         # apply the rule of docs/DECISIONS.md
 
 MODEL is a run of experiments/manifest.yaml (its model file; the label is the run's name, e.g.
-`finetune-full-f1`) or what `derain eval -m` takes (a zoo name labels itself, a file its stem).
+`finetune-full-f1`), an export of it (e.g. `derain_student.int8`, written to runs/onnx/ first), or
+what `derain eval -m` takes (a zoo name labels itself, a file its stem).
 
 Kodak24 only (no derainer trains on it): one `derain synth` pair per photo for every source of the
 training mixture (the presets light, medium, heavy and real; the Garg-Nayar streak layers, lit and
@@ -112,9 +113,12 @@ def main() -> None:
     if args.command == "build":
         build()
     elif args.command == "score":
-        run = MANIFEST.runs.get(args.model)
-        label = args.label or (run.name if run else Path(args.model).stem)
-        score(run.model if run else args.model, label)
+        run, export = MANIFEST.runs.get(args.model), MANIFEST.exports.get(args.model)
+        label = args.label or (run.name if run else export.label if export else Path(args.model).stem)
+        if export and not (ROOT / export.path).exists():
+            (ROOT / export.path).parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(export.command(), cwd=ROOT, check=True)
+        score(run.model if run else export.path if export else args.model, label)
         print(json.dumps(summary(label), indent=1))
     else:
         for label in args.labels:

@@ -52,7 +52,7 @@ def test_the_shell_lanes_train_exactly_the_runs_of_each_study() -> None:
 def test_labels_are_unique() -> None:
     """PyYAML keeps the last of two equal keys, so look at the node tree, where both still are."""
     sections = {key.value: value for key, value in yaml.compose(manifest.PATH.read_text()).value}
-    names = [key.value for section in ("runs", "models", "zoo") for key, _ in sections[section].value]
+    names = [key.value for section in ("runs", "models", "zoo", "exports") for key, _ in sections[section].value]
     assert len(names) == len(set(names)), "a name twice in experiments/manifest.yaml"
 
 
@@ -70,7 +70,7 @@ def test_the_reader_prints_the_arguments_of_a_run() -> None:
 
 def test_every_evaluation_folder_is_of_a_model_of_the_manifest() -> None:
     scored = {f"{e.label}-{s}" for e in MANIFEST.entries.values() for s in e.sets}
-    names = {*MANIFEST.entries, *MANIFEST.runs, *MANIFEST.zoo}
+    names = {*MANIFEST.entries, *MANIFEST.runs, *MANIFEST.zoo, *MANIFEST.exports}
     parts = {*selection.SOURCES, selection.RAIN_FREE}
     for folder in (ROOT / "docs" / "eval").iterdir():
         label, _, part = folder.name.rpartition("-sel-")
