@@ -2,7 +2,9 @@
 # The long runs behind the shipped model (issue 10), in two lanes of one thread each. Start it at
 # the beginning of every session: finished stages are skipped, an interrupted one resumes from its
 # checkpoint (losing at most one checkpoint interval, 500 steps), then the next one starts.
-#   lane 1: the supervised student on the full mixture (100k steps)
+#   lane 1: the supervised student on the full mixture (100k steps), then the central ablation at
+#           10 % of the data (both arms, three seeds, 20k steps each; the fine-tuning runs need
+#           lane 2's distillation, which ends long before lane 1 reaches them)
 #   lane 2: teacher A -> teacher B -> distillation -> fine-tuning (the task-transfer arm, same budget)
 # How each run is made: experiments/manifest.yaml (study `long`).
 #   nohup bash experiments/long_runs.sh > long_runs.log 2>&1 &
@@ -11,7 +13,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . experiments/lanes.sh
 
-lane1() { train supervised-full-f1; }
+lane1() {
+  train supervised-full-f1 &&
+  train ablation-supervised-f0.1-s0 && train ablation-supervised-f0.1-s1 && train ablation-supervised-f0.1-s2 &&
+  train ablation-finetune-f0.1-s0 && train ablation-finetune-f0.1-s1 && train ablation-finetune-f0.1-s2
+}
 lane2() {
   train teacher-recognition-full &&
   train teacher-reconstruction-full &&

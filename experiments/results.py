@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-from scores import (EVAL, MANIFEST, METRICS, ROOT, TRAINING, ablation, cells, evaluate, fmt, mean, peers, score,
-                    selected, summary, train_pairs, zoo_meta)
+from scores import (EVAL, MANIFEST, METRICS, ROOT, TRAINING, ablation, cells, evaluate, fmt, lineage, mean, peers,
+                    pools, score, selected, summary, train_pairs, zoo_meta)
+from selection import FIDELITY_TARGET, PHOTOS, RAIN_FREE, SOURCES, psnr
+from selection import summary as summary_sel
 
 DOCS = ROOT / "docs"
 METRIC_HEAD = [heading for *_, heading in METRICS]
+# Issue 10's targets for the shipped default. The PReNet figures are published cross-dataset results on Rain100L.
+RAIN100L_TARGET = 32.5  # dB, without a Rain100L or Rain100H training pair
+PRENET_RAIN13K = 32.44  # dB, PReNet trained on the Rain13K mixture
+PRENET_RAIN100H = 34.89  # dB, PReNet trained on Rain100H: the stretch target
+SPEEDUP, MAX_PARAMS = 10, 500_000  # against PReNet at 481x321 on this CPU; parameters
+CLAIM_MARGIN = 0.5  # dB over the supervised student at the same fraction: issue 6's bar for the paper's claim
 
 
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -164,39 +173,88 @@ def section_gap() -> list[str]:
 
 
 def section_targets() -> list[str]:
-    shipped, sup, meta = MANIFEST.zoo["derain_student"], MANIFEST.zoo["derain_supervised"], zoo_meta("derain_student")
+    """Issue 10's targets for the shipped default, then the selection set's scores (fidelity)."""
+    shipped, meta = MANIFEST.zoo["derain_student"], zoo_meta("derain_student")
     best = selected()
-    ours_l, ours_u = score(shipped, "rain100l_test"), score(shipped, "udgnet43")
-    sup_l = score(sup, "rain100l_test")
-    checks: list[tuple[str, bool, str]] = []
-    others = {k: score(k, "rain100l_test")["psnr_y"] for k in peers()
-              if k != "prenet_rain100l" and score(k, "rain100l_test")}
-    if others:
-        top = max(others, key=others.get)
-        checks.append(("Rain100L Y-PSNR above every official PReNet not trained on Rain100L",
-                       ours_l["psnr_y"] > others[top], f"{ours_l['psnr_y']:.2f} vs {top} {others[top]:.2f} dB"))
-    checks.append(("Rain100L: at least 0.5 dB above the supervised student at the same fraction",
-                   ours_l["psnr_y"] - sup_l["psnr_y"] >= 0.5, f"{ours_l['psnr_y'] - sup_l['psnr_y']:+.2f} dB vs `{sup}`"))
-    upper = score("prenet_rain100l", "rain100l_test")["psnr_y"]
-    checks.append(("Rain100L: within 3 dB of PReNet trained on Rain100L (stretch)", upper - ours_l["psnr_y"] <= 3,
-                   f"{upper - ours_l['psnr_y']:.2f} dB below {upper:.2f}"))
+    ours_l, ours_u = score(shipped, "rain100l_test")["psnr_y"], score(shipped, "udgnet43")
+    chain = lineage(shipped)
+    paired = sorted(p for run in chain for p in pools(run) if p.startswith(("rain100l", "rain100h")))
+    checks: list[tuple[str, bool, str, str]] = [
+        (f"`rain100l_test` Y-PSNR at least {RAIN100L_TARGET} dB without a Rain100L or Rain100H training pair",
+         ours_l >= RAIN100L_TARGET and not paired,
+         f"{ours_l:.2f} dB; " + (f"trained on {', '.join(paired)}" if paired else "no Rain100L/H pair in its training"),
+         f"PReNet trained on the Rain13K mixture: {PRENET_RAIN13K} dB (published)")]
+    here = score("prenet_rain100h", "rain100l_test")
+    checks.append((f"stretch: `rain100l_test` Y-PSNR above {PRENET_RAIN100H} dB", ours_l > PRENET_RAIN100H,
+                   f"{ours_l:.2f} dB",
+                   f"PReNet trained on Rain100H: {PRENET_RAIN100H} dB (published)"
+                   + (f", {here['psnr_y']:.2f} in this harness (`prenet_rain100h`)" if here else "")))
+    fidelity = psnr("derain_student", RAIN_FREE)
+    prenets = {k: v for k, v in ((k, psnr(k, RAIN_FREE)) for k in peers()) if v is not None}
+    checks.append((f"rain-free photos it never saw: output vs input Y-PSNR at least {FIDELITY_TARGET:.0f} dB "
+                   f"(`{PHOTOS}`, the selection set's rain-free part)",
+                   fidelity is not None and fidelity >= FIDELITY_TARGET,
+                   "n/a" if fidelity is None else f"{fidelity:.2f} dB",
+                   "official PReNet: " + ("; ".join(f"`{k}` {v:.2f} dB" for k, v in prenets.items())
+                                          or "not scored yet")))
+    rivals = {k: score(k, "udgnet43") for k in ("input", *peers())}
     for metric in ("niqe", "brisque"):
-        rivals = {k: score(k, "udgnet43") for k in (*peers(), sup)}
-        beaten_by = [k for k, v in rivals.items() if v and v[metric] <= ours_u[metric]]
-        checks.append((f"udgnet43 {metric.upper()} better than each official PReNet and the supervised student",
-                       not beaten_by, f"{ours_u[metric]:.2f}; not better than: {', '.join(beaten_by) or 'none'}"))
+        below = all(v is None or ours_u[metric] < v[metric] for v in rivals.values())
+        checks.append((f"`udgnet43` {metric.upper()} below the rainy input's and every official PReNet's", below,
+                       f"{ours_u[metric]:.2f}", "; ".join(f"`{k}` {v[metric]:.2f}" for k, v in rivals.items() if v)))
     bench = DOCS / "benchmarks" / "models.json"
+    prenet = None
     if bench.exists():
-        rows = {r["model"]: r for r in json.loads(bench.read_text())["rows"]}
-        ratio = rows["prenet"]["s_fp32"] / rows[meta["arch"]]["s_fp32"]
-        checks.append(("at least 10x PReNet's speed on this CPU", ratio >= 10, f"{ratio:.1f}x"))
+        data = json.loads(bench.read_text())
+        rows = {r["model"]: r for r in data["rows"]}
+        prenet, ours_s = rows["prenet"], rows[meta["arch"]]
+        ratio = prenet["s_fp32"] / ours_s["s_fp32"]
+        checks.append((f"at least {SPEEDUP}x PReNet's speed at 481x321 on this CPU", ratio >= SPEEDUP, f"{ratio:.1f}x",
+                       f"PReNet {1 / prenet['s_fp32']:.2f} img/s, `{meta['arch']}` {1 / ours_s['s_fp32']:.1f} img/s "
+                       "(docs/benchmarks/models.json)"))
     params = summary(shipped)["parameters"]
-    checks.append(("at most 0.5 M parameters", params <= 500_000, f"{params / 1e6:.3f} M"))
+    checks.append((f"at most {MAX_PARAMS / 1e6:.1f} M parameters", params <= MAX_PARAMS, f"{params / 1e6:.3f} M",
+                   f"PReNet {prenet['params'] / 1e6:.3f} M" if prenet else ""))
     rule = (f"The selection rule (highest selection-set Y-PSNR among the task-transfer students, "
             f"docs/DECISIONS.md) picks `{best.label}`" if best else "No selection scores yet")
-    return ["## 7. Targets for the shipped default model", "",
-            f"The default `derain_student` is `{shipped}`: {meta['description']}. {rule}.", "",
-            *table(["target", "met", "measured"], [[t, "yes" if ok else "**no**", m] for t, ok, m in checks])]
+    lines = ["## 7. Targets for the shipped default model", "",
+             f"The default `derain_student` is `{shipped}`: {meta['description']}. {rule}.", "",
+             "The targets of the quality issue (issue 10). The two PReNet figures of the first rows are the",
+             "published cross-dataset results on Rain100L; everything else is measured here.", "",
+             *table(["target", "met", "measured", "compared with"],
+                    [[t, "yes" if ok else "**no**", m, ref] for t, ok, m, ref in checks])]
+    seen = [run for run in chain if PHOTOS in pools(run)]
+    if seen:
+        lines += [f"`{PHOTOS}` is not unseen by this model: it is a rain-free training pool of "
+                  f"{', '.join(f'`{r}`' for r in seen)}",
+                  "(stop 8; issue 10 later took it out of those pools to make it the selection set), so the",
+                  "fidelity row is measured on photos its teachers and distillation trained on.", ""]
+    return lines + section_selection()
+
+
+def section_selection() -> list[str]:
+    """The selection set's two scores for the shipped models, the int8 export and the official PReNets."""
+    models = [("rainy input", "input"), ("task-transfer student (default)", "derain_student"),
+              ("supervised student", "derain_supervised"),
+              *[(f"`{e.model}`, ONNX {'int8' if e.int8 else 'fp32'} export", label)
+                for label, e in MANIFEST.exports.items()],
+              *[(f"PReNet, official {what} weights", k) for k, what in peers().items()]]
+    rows = []
+    for name, label in models:
+        fidelity, scored = psnr(label, RAIN_FREE), summary_sel(label)
+        if fidelity is None:
+            continue
+        rows.append([name, f"`{label}`", fmt(scored["selection_psnr_y"] if scored else None, 2),
+                     "∞ (unchanged)" if math.isinf(fidelity) else f"{fidelity:.2f}"])
+    return ["### Issue 10's selection set: rain removed, rain-free photos kept", "",
+            f"`python experiments/selection.py score MODEL`: `{PHOTOS}` rendered with each of the "
+            f"{len(SOURCES)} sources of",
+            f"the training mixture ({', '.join(SOURCES)}; Y-PSNR against the photo, averaged over the parts) and",
+            f"left rain-free (fidelity: Y-PSNR of the output against its input, target {FIDELITY_TARGET:.0f} dB). "
+            "It is",
+            "not the selection column of sections 1-3 (medium preset only), which chose the model shipped now.",
+            "Official PReNets are scored on the rain-free part only (n/a: rainy parts not scored).", "",
+            *table(["model", "label", f"selection Y-PSNR ({len(SOURCES)} rainy parts)", "fidelity Y-PSNR"], rows)]
 
 
 def section_findings() -> list[str]:
@@ -220,6 +278,8 @@ def section_findings() -> list[str]:
         seed_sel = {s: score(label, "selection")["psnr_y"] for s, label in seeds.items()}
         all_brisque = {e.label: score(e.label, "udgnet43")["brisque"] for e in MANIFEST.entries.values()
                        if score(e.label, "udgnet43")}
+        shipped, sup = MANIFEST.zoo["derain_student"], MANIFEST.zoo["derain_supervised"]
+        pair = score(shipped, "rain100l_test")["psnr_y"] - score(sup, "rain100l_test")["psnr_y"]
     except (TypeError, KeyError):
         return []
     pick = max(seed_sel, key=seed_sel.get)
@@ -229,8 +289,10 @@ def section_findings() -> list[str]:
     gaps, finetuned_psnr = [t - u for t, u in psnr], [t for t, _ in psnr]
     return ["## 8. What this says, and what was tried", "",
             f"- **The central claim is not reproduced at this budget.** On Rain100L the task-transfer student is "
-            f"{min(gaps):+.2f} to {max(gaps):+.2f} dB against the same network trained from scratch, at every fraction. "
-            f"The seed spread at 10% ({spread:.2f} dB, sample std) is larger than each gap, but the sign never changes.",
+            f"{min(gaps):+.2f} to {max(gaps):+.2f} dB against the same network trained from scratch, at every "
+            f"fraction, where the claim (issue 6's target) needs at least {CLAIM_MARGIN:+.1f} dB; the shipped pair, "
+            f"`{shipped}` against `{sup}`, is {pair:+.2f} dB. The seed spread at 10% ({spread:.2f} dB, sample std) "
+            "is larger than each gap, but the sign never changes.",
             f"- **Real rain: the two no-reference metrics disagree.** Task transfer gives the lower (better) BRISQUE at "
             f"every fraction ({', '.join(f'{t:.1f} vs {u:.1f}' for t, u in brisque)} for 5/10/20/100%) and the higher "
             f"(worse) NIQE ({', '.join(f'{t:.2f} vs {u:.2f}' for t, u in niqe)}). In the grid of section 6 the "
@@ -239,7 +301,8 @@ def section_findings() -> list[str]:
             f"student reaches {b_psnr:.2f} dB and a BRISQUE of {b_brisque:.2f}, {lowest}; adding "
             "the recognition teacher did not help, and the recognition teacher alone leaves the decoder untrained. "
             "These are single-seed rows: differences under about 1 dB are within the seed spread.",
-            f"- **Target 1 assumed the wrong runner-up.** PReNet trained on Rain100H scores {h:.2f} dB on Rain100L: "
+            "- **Issue 6's first target (Rain100L Y-PSNR above every official PReNet not trained on Rain100L) "
+            f"assumed the wrong runner-up.** PReNet trained on Rain100H scores {h:.2f} dB on Rain100L: "
             "both sets come from the same synthesis (Yang et al.), so that model is nearly in-domain, out of reach "
             f"for a student fine-tuned on Rain800. Against PReNet trained on Rain1400 ({r1400:.2f} dB) the "
             f"task-transfer students are {min(finetuned_psnr) - r1400:+.2f} to {max(finetuned_psnr) - r1400:+.2f} "

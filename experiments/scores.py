@@ -98,6 +98,34 @@ def train_pairs(run: str) -> str:
     return str(len(data.get("train", [])))
 
 
+def lineage(run: str) -> list[str]:
+    """`run` and every recorded run its training started from (its data list's `init` and
+    `teachers`, and theirs), in the order found."""
+    found, todo = [], [run]
+    while todo:
+        name = todo.pop(0)
+        path = TRAINING / name / "data.json"
+        if name in found or not path.exists():
+            continue
+        found.append(name)
+        data = json.loads(path.read_text())
+        todo += [Path(p).parent.name for p in [data.get("init"), *data.get("teachers", {}).values()] if p]
+    return found
+
+
+def pools(run: str) -> set[str]:
+    """The datasets the run's data list names: the pools it trained on (held-out images are drawn
+    from them too), not the sets it only validated on (`val`) or scored (`scored_only`)."""
+    def walk(node: Any, key: str = "") -> set[str]:
+        if isinstance(node, dict):
+            return set().union(*(walk(value, k) for k, value in node.items()))
+        if isinstance(node, list) and key not in ("val", "scored_only"):
+            return {item.split("/")[0].split(":")[0] for item in node if isinstance(item, str)}
+        return set()
+
+    return walk(json.loads((TRAINING / run / "data.json").read_text()))
+
+
 def zoo_meta(name: str) -> dict[str, Any]:
     """The metadata of a shipped model (description, run, scores)."""
     return json.loads((ZOO / f"{name}.json").read_text())

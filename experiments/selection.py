@@ -26,12 +26,13 @@ import sys
 from pathlib import Path
 
 from manifest import load
+from scores import EVAL, ROOT
+from scores import score as evaluated
 
 from derain.paths import data_root
 
-ROOT = Path(__file__).resolve().parents[1]
 SELECTION = ROOT / "runs" / "selection"
-EVAL = ROOT / "docs" / "eval"
+PHOTOS = "kodak24"  # the rain-free photos every part is rendered on (a pool of the data root's clean/)
 SOURCES = {"light": ["--preset", "light"], "medium": ["--preset", "medium"], "heavy": ["--preset", "heavy"],
            "real": ["--preset", "real"], "garg06": ["--preset", "real", "--streaks", "{data}/streaks/garg06"]}
 RAIN_FREE = "rain-free"  # Kodak24 as both input and target: the score is fidelity
@@ -42,7 +43,7 @@ MANIFEST = load()
 
 def build() -> None:
     """Render every part of the selection set (skipping parts already there)."""
-    kodak = data_root() / "clean" / "kodak24"
+    kodak = data_root() / "clean" / PHOTOS
     for source, args in SOURCES.items():
         out = SELECTION / source
         if not out.is_dir():
@@ -65,14 +66,17 @@ def score(model: str, label: str) -> None:
             subprocess.run(["derain", "eval", "-m", model, "-d", str(SELECTION / part), "-o", str(out)], check=True, env=env)
 
 
+def psnr(label: str, part: str) -> float | None:
+    """Mean Y-PSNR of `label` on one part (docs/eval/<label>-sel-<part>/), or None if not scored;
+    on the rain-free part that is its fidelity."""
+    result = evaluated(label, f"sel-{part}")
+    return None if result is None else result["psnr_y"]
+
+
 def summary(label: str) -> dict[str, float] | None:
     """Mean Y-PSNR over the rainy parts and the fidelity of `label`, or None if not scored."""
-    def psnr(part: str) -> float | None:
-        path = EVAL / f"{label}-sel-{part}" / "results.json"
-        return json.loads(path.read_text())["mean"]["psnr_y"] if path.exists() else None
-
-    rainy = [psnr(part) for part in SOURCES]
-    fidelity = psnr(RAIN_FREE)
+    rainy = [psnr(label, part) for part in SOURCES]
+    fidelity = psnr(label, RAIN_FREE)
     if None in rainy or fidelity is None:
         return None
     return {"selection_psnr_y": statistics.mean(rainy), "fidelity_psnr_y": fidelity,

@@ -87,3 +87,12 @@ def test_the_zoo_ships_the_runs_the_manifest_names() -> None:
     assert MANIFEST.runs[MANIFEST.zoo["derain_supervised"]].stage == "supervised"
     assert (student["fraction"], student["seed"], student["pairs"]) == \
         (supervised["fraction"], supervised["seed"], supervised["pairs"])
+
+
+def test_both_arms_of_the_minority_ablation_have_the_same_budget() -> None:
+    """The long-run ablation (issue 10): each seed's two arms differ only in what makes them arms."""
+    for seed in (0, 1, 2):
+        supervised, finetune = (MANIFEST.runs[f"ablation-{stage}-f0.1-s{seed}"] for stage in ("supervised", "finetune"))
+        a, b = (vars(load_config(r.stage, ROOT / r.config, r.args)) for r in (supervised, finetune))
+        assert sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)) == ["distill_weight", "init"]
+        assert (a["steps"], a["fraction"], a["seed"]) == (20000, 0.1, seed)
