@@ -126,10 +126,13 @@ def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "") -> bytes:
 
 
 def export_onnx(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any] | None = None,
-                overwrite: bool = True) -> Path:
+                overwrite: bool = True, calibration: Sequence[Any] | None = None, note: str = "") -> Path:
     """Write the ONNX file atomically (a partial file never appears under `path`; an existing one is
-    replaced only if `overwrite`)."""
-    return atomic_write_bytes(path, export_bytes(model, meta), overwrite=overwrite)
+    replaced only if `overwrite`); with `calibration` crops, its static int8 version."""
+    data = export_bytes(model, meta)
+    if calibration is not None:
+        data = quantize_int8(data, calibration, note)
+    return atomic_write_bytes(path, data, overwrite=overwrite)
 
 
 class OnnxRunner:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from derain.atomic import atomic_write_bytes, exists_error
+from derain.atomic import exists_error
 from derain.errors import DerainError
 
 
@@ -32,7 +32,7 @@ def onnx_cmd(model_name: str, output: Path, int8: bool, calibration: tuple[str, 
 
     Run it with `derain remove -m model.onnx` or any onnxruntime program.
     """
-    from derain.onnx_backend import OPSET, calibration_crops as draw_crops, export_bytes, quantize_int8
+    from derain.onnx_backend import OPSET, calibration_crops as draw_crops, export_onnx
     from derain.weights import load_model
 
     if output.exists() and not overwrite:
@@ -41,10 +41,8 @@ def onnx_cmd(model_name: str, output: Path, int8: bool, calibration: tuple[str, 
         raise DerainError(f"{output.parent}: no such directory")
     photos = _calibration_photos(calibration) if int8 else []
     model, meta = load_model(model_name)
-    data = export_bytes(model, meta)
-    if int8:
-        data = quantize_int8(data, draw_crops(photos, calibration_crops), note=f" from {', '.join(calibration)}")
-    atomic_write_bytes(output, data, overwrite=overwrite)
+    crops = draw_crops(photos, calibration_crops) if int8 else None
+    export_onnx(output, model, meta, overwrite=overwrite, calibration=crops, note=f" from {', '.join(calibration)}")
     kind = "int8" if int8 else "fp32"
     click.echo(f"{model_name} -> {output} ({kind}, opset {OPSET}, {output.stat().st_size / 1e6:.2f} MB)", err=True)
 
