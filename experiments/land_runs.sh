@@ -4,8 +4,8 @@
 # experiments/manifest.yaml), an unfinished one leaves a snapshot (weights, EMA, step, log; no
 # optimizer) and a finished one its model file, config, data list, log, curves and summary, in
 # docs/training-long/<run>/. The next session's long_runs.sh continues from there when it finds
-# no checkpoint.
-#   bash experiments/land_runs.sh && git add docs/training-long && git commit -m "Long runs: progress"
+# no checkpoint. docs/RESULTS.md reports the runs' progress, so it is written again too.
+#   bash experiments/land_runs.sh && git add docs README.md && git commit -m "Long runs: progress"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 long=$(python experiments/manifest.py runs long)
@@ -23,3 +23,4 @@ for run in $long; do
     derain train snapshot "$src" -o "$dest"
   fi
 done
+python experiments/results.py report

@@ -1,7 +1,7 @@
 """The experiments manifest (experiments/manifest.yaml): every run, every scored model, the zoo.
 
     python experiments/manifest.py args RUN      # the stage and options of `derain train` that make runs/RUN
-    python experiments/manifest.py runs STUDY    # the runs of a study (results, long), one a line
+    python experiments/manifest.py runs STUDY    # the runs of a study (earlier, long), one a line
 
 The shell lanes (experiments/lanes.sh) name runs only and ask `args` for the rest; scores.py,
 results.py and selection.py read the same file through `load()`. Nothing here imports derain, so
@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 PATH = Path(__file__).with_name("manifest.yaml")
-STUDIES = ("results", "long")
+STUDIES = ("earlier", "long")
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,12 @@ class Manifest:
     entries: dict[str, Entry]  # by label: the models of `models:`, then the runs with `eval`
     zoo: dict[str, str]  # shipped model name -> the run it is copied from
     exports: dict[str, Export]  # by label
+    archived: dict[str, str]  # study -> the commit whose profiles and scripts made its runs
+
+    def archived_run(self, name: str) -> str | None:
+        """The commit to check out to retrain `name`, if every study it belongs to is archived."""
+        studies = self.runs[name].study
+        return self.archived[studies[0]] if all(s in self.archived for s in studies) else None
 
 
 def _run(name: str, spec: dict[str, Any]) -> Run:
@@ -114,7 +120,10 @@ def load(path: Path = PATH) -> Manifest:
     if unknown:
         raise ValueError(f"{path.name}: zoo models ship from runs it does not list: {', '.join(unknown)}")
     exports = {label: Export(label, **spec) for label, spec in data.get("exports", {}).items()}
-    return Manifest(runs, entries, dict(data["zoo"]), exports)
+    archived = dict(data.get("archived", {}))
+    if not set(archived) <= set(STUDIES):
+        raise ValueError(f"{path.name}: archived studies must be among {', '.join(STUDIES)}")
+    return Manifest(runs, entries, dict(data["zoo"]), exports, archived)
 
 
 def main() -> None:
@@ -127,6 +136,10 @@ def main() -> None:
     if args.command == "args":
         if args.run not in manifest.runs:
             parser.error(f"{args.run}: no such run in {PATH.name}")
+        commit = manifest.archived_run(args.run)
+        if commit:
+            parser.error(f"{args.run} belongs to an archived study: its profiles and scripts are those of commit "
+                         f"{commit[:12]} (git checkout {commit[:12]}), not of this one")
         print(" ".join(manifest.runs[args.run].command()))
     else:
         print("\n".join(run.name for run in manifest.runs.values() if args.study in run.study))

@@ -1,9 +1,9 @@
-"""What the study measured: the scores and training records of the models of experiments/manifest.yaml.
+"""What the studies measured: the scores and training records of the models of experiments/manifest.yaml.
 
-`evaluate` fills docs/eval/<label>-<set>/ with `derain eval` and copies each finished run's record
-(config, summary, data list, log, curves) to docs/training/<run>/. Everything else reads only those
-committed files and the zoo's metadata, so docs/RESULTS.md can be regenerated from the repository.
-The statistics over seeds and the selection rule are here too; results.py turns the numbers into
+`evaluate` fills docs/eval/<label>-<set>/ with `derain eval` (the selection set's parts through
+experiments/selection.py). Everything else reads only committed files (docs/eval, the records of
+docs/training/ and docs/training-long/, the zoo's metadata), so docs/RESULTS.md can be regenerated
+from the repository. The statistics over seeds are here too; results.py turns the numbers into
 tables and sentences.
 """
 
@@ -11,66 +11,72 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
-import shutil
 import statistics
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from manifest import Entry, load
+import yaml
+from manifest import Run, load
 
+from derain.errors import DerainError
 from derain.paths import data_root
+from derain.training import load_config
+from derain.training.snapshot import snapshot_info
 
 ROOT = Path(__file__).resolve().parents[1]
-EVAL, TRAINING, ZOO = ROOT / "docs" / "eval", ROOT / "docs" / "training", ROOT / "src" / "derain" / "zoo"
+EVAL, ZOO = ROOT / "docs" / "eval", ROOT / "src" / "derain" / "zoo"
+TRAINING, LONG = ROOT / "docs" / "training", ROOT / "docs" / "training-long"  # the records of each study
 MANIFEST = load()
-SELECTION = "runs/selection-kodak24"
+SELECTION = "runs/selection-kodak24"  # the earlier study's selection set (medium preset only)
 SELECTION_CMD = ["derain", "synth", "--clean", "{data}/clean/kodak24", "--out", SELECTION, "--preset", "medium",
                  "--per-image", "2", "--seed", "0"]
 DATASETS = {"rain100l_test": "rain100l_test", "udgnet43": "udgnet43", "selection": SELECTION}
-RUN_FILES = ("config.yaml", "summary.json", "data.json", "log.csv", "curves.png")
-# The headline metrics, in table order: (set, metric, digits, column heading).
+CLAIM_MARGIN = 0.5  # dB of task transfer over supervised from scratch: the bar for the paper's claim (issue 6)
+# The earlier study's headline metrics, in table order: (set, metric, digits, column heading).
 METRICS = (("rain100l_test", "psnr_y", 2, "Rain100L Y-PSNR"), ("rain100l_test", "ssim_y", 4, "Y-SSIM"),
            ("udgnet43", "niqe", 2, "udgnet43 NIQE ↓"), ("udgnet43", "brisque", 2, "BRISQUE ↓"),
            ("selection", "psnr_y", 2, "selection Y-PSNR"))
 
 
-# ---------------------------------------------------------------- writing docs/eval and docs/training
+# ---------------------------------------------------------------- writing docs/eval
 
-def copy_record(run: str) -> None:
-    """A finished run's record -> docs/training/<run>/, unless the record there is of another run of
-    that name (the long runs reuse the folders of stop 8's teachers and distillation)."""
-    source, record = ROOT / "runs" / run, TRAINING / run
-    if not (source / "model.safetensors").exists():
-        return
-    recorded = record / "config.yaml"
-    if recorded.exists() and recorded.read_text() != (source / "config.yaml").read_text():
-        print(f"keep docs/training/{run}: runs/{run} is another run of that name (its config differs)")
-        return
-    record.mkdir(parents=True, exist_ok=True)
-    for name in RUN_FILES:
-        shutil.copy2(source / name, record / name)
+def model_file(run: Run) -> Path | None:
+    """A finished run's model file: in runs/, or as landed in docs/training-long/."""
+    for path in (ROOT / run.model, LONG / run.name / "model.safetensors"):
+        if path.exists():
+            return path
+    return None
 
 
 def evaluate(labels: list[str]) -> None:
-    """Copy the finished runs of the results study; run the missing evaluations, one thread each."""
+    """Run the missing evaluations of `labels`, one thread each."""
+    import selection  # a sibling that reads this module's scores
+
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    if not (ROOT / SELECTION).is_dir():
-        subprocess.run([a.format(data=data_root()) for a in SELECTION_CMD], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    for run in MANIFEST.runs.values():
-        if "results" in run.study:
-            copy_record(run.name)
     for label in labels:
         entry = MANIFEST.entries[label]
-        if entry.run is not None and not (ROOT / "runs" / entry.run.name / "model.safetensors").exists():
-            print(f"skip {label}: runs/{entry.run.name} has not finished")
-            continue
+        model = entry.model
+        if entry.run is not None:
+            found = model_file(entry.run)
+            if found is None:
+                print(f"skip {label}: {entry.run.name} has not finished")
+                continue
+            model = str(found.relative_to(ROOT))
         for dataset in entry.sets:
+            if dataset == "sel":
+                selection.score(model, label)
+                continue
+            if dataset == "selection" and not (ROOT / SELECTION).is_dir():
+                subprocess.run([a.format(data=data_root()) for a in SELECTION_CMD], cwd=ROOT, check=True,
+                               stdout=subprocess.DEVNULL)
             out = EVAL / f"{label}-{dataset}"
             if not (out / "results.json").exists():
                 print(f"eval {label} on {dataset}", flush=True)
-                subprocess.run(["derain", "eval", "-m", entry.model, "-d", DATASETS[dataset], "-o", str(out)],
+                subprocess.run(["derain", "eval", "-m", model, "-d", DATASETS[dataset], "-o", str(out)],
                                cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -83,16 +89,45 @@ def score(label: str, dataset: str) -> dict[str, float] | None:
     return json.loads(path.read_text())["mean"] if path.exists() else None
 
 
+def record(run: str) -> Path:
+    """Where a run's record is: docs/training-long/<run> for a run of the long study (the name of a
+    run in both studies means the long one), docs/training/<run> for the earlier study."""
+    spec = MANIFEST.runs.get(run)
+    return LONG / run if spec is not None and "long" in spec.study else TRAINING / run
+
+
 @functools.cache
-def summary(run: str) -> dict[str, Any] | None:
-    """The run's summary.json as copied to docs/training, or None."""
-    path = TRAINING / run / "summary.json"
+def summary(run: str, where: Path | None = None) -> dict[str, Any] | None:
+    """The summary.json of a finished run's record (`where`: its folder, if not record(run)), or None."""
+    path = (where or record(run)) / "summary.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def progress(run: str) -> dict[str, Any] | None:
+    """How far a long run got, from its landed record: step, steps, seconds (training time, summed over
+    sessions) and done; None before it starts."""
+    done = summary(run)
+    if done is not None:
+        return {"step": done["step"], "steps": done["steps"], "seconds": done["seconds"], "done": True}
+    try:
+        info = snapshot_info(LONG / run)
+    except DerainError:
+        return None
+    return {"step": info["step"], "steps": info["steps"], "seconds": info["seconds"], "done": False}
+
+
+def config(run: str) -> dict[str, Any]:
+    """The resolved config of a run: its record's, or, before it starts, what the manifest makes."""
+    path = record(run) / "config.yaml"
+    if path.exists():
+        return yaml.safe_load(path.read_text())
+    spec = MANIFEST.runs[run]
+    return vars(load_config(spec.stage, ROOT / spec.config if spec.config else spec.profile, spec.args))
+
+
 def train_pairs(run: str) -> str:
-    """How many pairs the run trained on (its data list), 'n/a' without a record."""
-    if summary(run) is None:
+    """How many pairs the earlier study's run trained on (its data list), 'n/a' without a record."""
+    if summary(run, TRAINING / run) is None:
         return "n/a"
     data = json.loads((TRAINING / run / "data.json").read_text())
     return str(len(data.get("train", [])))
@@ -100,11 +135,12 @@ def train_pairs(run: str) -> str:
 
 def lineage(run: str) -> list[str]:
     """`run` and every recorded run its training started from (its data list's `init` and
-    `teachers`, and theirs), in the order found."""
+    `teachers`, and theirs), in the order found, all in the records of `run`'s study."""
+    where = record(run).parent
     found, todo = [], [run]
     while todo:
         name = todo.pop(0)
-        path = TRAINING / name / "data.json"
+        path = where / name / "data.json"
         if name in found or not path.exists():
             continue
         found.append(name)
@@ -113,9 +149,10 @@ def lineage(run: str) -> list[str]:
     return found
 
 
-def pools(run: str) -> set[str]:
-    """The datasets the run's data list names: the pools it trained on (held-out images are drawn
-    from them too), not the sets it only validated on (`val`) or scored (`scored_only`)."""
+def pools(run: str, where: Path) -> set[str]:
+    """The datasets the data list of the run's record in `where` names: the pools it trained on
+    (held-out images are drawn from them too), not the sets it only validated on (`val`), scored
+    (`scored_only`) or selected on (`selection`). Rain-free backgrounds count by their pool."""
     def walk(node: Any, key: str = "") -> set[str]:
         if isinstance(node, dict):
             return set().union(*(walk(value, k) for k, value in node.items()))
@@ -123,7 +160,7 @@ def pools(run: str) -> set[str]:
             return {item.split("/")[0].split(":")[0] for item in node if isinstance(item, str)}
         return set()
 
-    return walk(json.loads((TRAINING / run / "data.json").read_text()))
+    return walk(json.loads((where / run / "data.json").read_text()))
 
 
 def zoo_meta(name: str) -> dict[str, Any]:
@@ -139,10 +176,10 @@ def peers() -> dict[str, str]:
 
 
 def ablation(stage: str) -> dict[float, list[str]]:
-    """The central ablation's labels of `stage` (finetune or supervised) by fraction, in seed order:
-    the runs of the full profile with only --fraction and --seed set."""
-    runs = sorted((r for r in MANIFEST.runs.values() if r.stage == stage and r.profile == "full" and r.eval
-                   and "fraction" in r.args and set(r.args) <= {"fraction", "seed"}),
+    """The earlier central ablation's labels of `stage` (finetune or supervised) by fraction, in seed
+    order: the runs of the full profile with only --fraction and --seed set."""
+    runs = sorted((r for r in MANIFEST.runs.values() if "earlier" in r.study and r.stage == stage and r.profile == "full"
+                   and r.eval and "fraction" in r.args and set(r.args) <= {"fraction", "seed"}),
                   key=lambda r: (r.args["fraction"], r.seed))
     out: dict[float, list[str]] = {}
     for run in runs:
@@ -150,21 +187,38 @@ def ablation(stage: str) -> dict[float, list[str]]:
     return out
 
 
-def candidates() -> list[Entry]:
-    """The models the selection rule chooses among: the task-transfer students of both teachers
-    (fine-tuned from distill-full, so without the `init` of a one-teacher ablation)."""
-    return [e for e in MANIFEST.entries.values()
-            if e.run is not None and e.run.stage == "finetune" and "init" not in e.run.args and "selection" in e.sets]
+def full_arm(stage: str) -> str:
+    """The long study's run of `stage` (finetune or supervised) with all the data: the full profile as it is."""
+    return next(r.name for r in MANIFEST.runs.values()
+                if "long" in r.study and r.stage == stage and r.profile == "full" and not r.args)
 
 
-def selected() -> Entry | None:
-    """The candidate with the highest selection-set Y-PSNR: the shipped default (docs/DECISIONS.md)."""
-    scored = [(s["psnr_y"], e) for s, e in ((score(e.label, "selection"), e) for e in candidates()) if s]
-    return max(scored, key=lambda t: t[0])[1] if scored else None
+def minority_arm(stage: str) -> list[str]:
+    """The long study's minority-data runs of `stage`, in seed order: one config file, only --seed set."""
+    runs = [r for r in MANIFEST.runs.values() if "long" in r.study and r.stage == stage and r.config]
+    return [r.name for r in sorted(runs, key=lambda r: r.seed)]
+
+
+# A column of a table: heading, digits, and the value of a label (None if not scored).
+Column = tuple[str, int, Callable[[str], "float | None"]]
+
+
+def scored(dataset: str, metric: str) -> Callable[[str], float | None]:
+    """The value of `metric` on `dataset` for a label."""
+    return lambda label: (score(label, dataset) or {}).get(metric)
+
+
+EARLIER = [(heading, digits, scored(dataset, metric)) for dataset, metric, digits, heading in METRICS]
 
 
 def fmt(value: float | None, digits: int) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    """A score for a table: 'n/a' if missing, ∞ for an unchanged image's PSNR."""
+    return "n/a" if value is None else "∞" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table, then a blank line."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *["| " + " | ".join(r) + " |" for r in rows], ""]
 
 
 def mean(labels: list[str], dataset: str, metric: str) -> float:
@@ -172,15 +226,17 @@ def mean(labels: list[str], dataset: str, metric: str) -> float:
     return statistics.mean(score(label, dataset)[metric] for label in labels)
 
 
-def cells(labels: list[str]) -> list[str]:
-    """Mean ± sample std over `labels` (seeds) of each of METRICS ('n/a' if none is evaluated)."""
+def spread(values: list[float], digits: int) -> str:
+    """One value, or mean ± sample std (n) of several (seeds)."""
+    if len(values) == 1 or all(map(math.isinf, values)):
+        return fmt(values[0], digits)
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} (n={len(values)})"
+
+
+def cells(labels: list[str], columns: list[Column] = EARLIER) -> list[str]:
+    """Each column's value over `labels` (seeds): mean ± sample std of those scored, 'n/a' if none is."""
     out = []
-    for dataset, metric, digits, _ in METRICS:
-        values = [s[metric] for s in (score(label, dataset) for label in labels) if s]
-        if not values:
-            out.append("n/a")
-        elif len(values) == 1:
-            out.append(fmt(values[0], digits))
-        else:
-            out.append(f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} (n={len(values)})")
+    for _, digits, value in columns:
+        values = [v for v in map(value, labels) if v is not None]
+        out.append(spread(values, digits) if values else "n/a")
     return out

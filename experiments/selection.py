@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from manifest import load
-from scores import EVAL, ROOT
+from scores import EVAL, ROOT, model_file
 from scores import score as evaluated
 
 from derain.paths import data_root
@@ -57,13 +58,31 @@ def build() -> None:
                 os.symlink(photo, free / role / photo.name)
 
 
-def score(model: str, label: str) -> None:
-    """`derain eval` of `model` on every part, one thread, into docs/eval/<label>-sel-<part>/."""
+def score(model: str, label: str, fresh: bool = False) -> None:
+    """`derain eval` of `model` on every part not scored yet (every part if `fresh`), one thread,
+    into docs/eval/<label>-sel-<part>/."""
+    build()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     for part in [*SOURCES, RAIN_FREE]:
         out = EVAL / f"{label}-sel-{part}"
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)
         if not (out / "results.json").exists():
             subprocess.run(["derain", "eval", "-m", model, "-d", str(SELECTION / part), "-o", str(out)], check=True, env=env)
+
+
+def score_model(model: str, label: str | None = None, fresh: bool = False) -> str:
+    """Score MODEL as `score` on the command line does (see the module's help); its label. `fresh`:
+    score again, and export again first, since the model behind the name changed."""
+    run, export = MANIFEST.runs.get(model), MANIFEST.exports.get(model)
+    label = label or (run.name if run else export.label if export else Path(model).stem)
+    if export and (fresh or not (ROOT / export.path).exists()):
+        (ROOT / export.path).parent.mkdir(parents=True, exist_ok=True)
+        (ROOT / export.path).unlink(missing_ok=True)
+        subprocess.run(export.command(), cwd=ROOT, check=True)
+    model_path = model_file(run) if run else None
+    score(str(model_path) if model_path else export.path if export else model, label, fresh)
+    return label
 
 
 def psnr(label: str, part: str) -> float | None:
@@ -117,13 +136,7 @@ def main() -> None:
     if args.command == "build":
         build()
     elif args.command == "score":
-        run, export = MANIFEST.runs.get(args.model), MANIFEST.exports.get(args.model)
-        label = args.label or (run.name if run else export.label if export else Path(args.model).stem)
-        if export and not (ROOT / export.path).exists():
-            (ROOT / export.path).parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(export.command(), cwd=ROOT, check=True)
-        score(run.model if run else export.path if export else args.model, label)
-        print(json.dumps(summary(label), indent=1))
+        print(json.dumps(summary(score_model(args.model, args.label)), indent=1))
     else:
         for label in args.labels:
             print(label, json.dumps(summary(label)))

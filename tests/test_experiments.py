@@ -19,6 +19,7 @@ EXPERIMENTS = ROOT / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))  # the experiments are scripts that import their siblings
 
 import manifest  # noqa: E402
+import scores  # noqa: E402
 import selection  # noqa: E402
 
 MANIFEST = manifest.load()
@@ -30,8 +31,9 @@ def named_by(script: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])(?<!derain )train ([\w.-]+)", code))
 
 
-@pytest.mark.parametrize("run", MANIFEST.runs.values(), ids=lambda r: r.name)
-def test_every_run_has_a_stage_and_a_valid_config(run: manifest.Run) -> None:
+@pytest.mark.parametrize("run", [r for r in MANIFEST.runs.values() if not MANIFEST.archived_run(r.name)],
+                         ids=lambda r: r.name)
+def test_every_live_run_has_a_stage_and_a_valid_config(run: manifest.Run) -> None:
     assert run.stage in STAGES
     source = ROOT / run.config if run.config else run.profile
     cfg = load_config(run.stage, source, run.args)
@@ -39,14 +41,16 @@ def test_every_run_has_a_stage_and_a_valid_config(run: manifest.Run) -> None:
 
 
 def test_every_experiment_config_is_a_run_of_the_manifest() -> None:
-    used = {run.config for run in MANIFEST.runs.values() if run.config}
+    """Only the live study's: an archived study's configs are those of its commit."""
+    used = {run.config for run in MANIFEST.runs.values() if run.config and not MANIFEST.archived_run(run.name)}
     assert {f"experiments/configs/{p.name}" for p in (EXPERIMENTS / "configs").glob("*.yaml")} == used
 
 
-def test_the_shell_lanes_train_exactly_the_runs_of_each_study() -> None:
-    study = {name: {r.name for r in MANIFEST.runs.values() if name in r.study} for name in manifest.STUDIES}
-    assert named_by("full_chain.sh") | named_by("results_runs.sh") == study["results"]
-    assert named_by("long_runs.sh") == study["long"]
+def test_the_shell_lanes_train_exactly_the_runs_of_the_live_study() -> None:
+    """The long study is trained by long_runs.sh; an archived study by the scripts of its commit only."""
+    assert set(MANIFEST.archived) == {"earlier"}
+    assert named_by("long_runs.sh") == {r.name for r in MANIFEST.runs.values() if "long" in r.study}
+    assert not [p.name for p in EXPERIMENTS.glob("*.sh") if named_by(p.name) - named_by("long_runs.sh")]
 
 
 def test_labels_are_unique() -> None:
@@ -61,9 +65,12 @@ def test_the_reader_prints_the_arguments_of_a_run() -> None:
         return subprocess.run([sys.executable, str(EXPERIMENTS / "manifest.py"), "args", run],
                               capture_output=True, text=True, timeout=60)
 
-    assert args("finetune-a-only-f0.1").stdout == "finetune --profile full --fraction 0.1 --init runs/distill-a-only\n"
-    assert args("distill-b-only").stdout == "distill --config experiments/configs/distill-b-only.yaml\n"
     assert args("supervised-full-f1").stdout == "supervised --profile full\n"
+    ablation = "finetune --config experiments/configs/ablation-f0.1.yaml --seed 1\n"
+    assert args("ablation-finetune-f0.1-s1").stdout == ablation
+    assert args("distill-full").stdout == "distill --profile full\n"  # in both studies: the long run
+    archived = args("finetune-a-only-f0.1")  # the earlier study's: today's profiles would train something else
+    assert archived.returncode == 2 and MANIFEST.archived["earlier"][:12] in archived.stderr
     missing = args("finetune-full-f0.3")
     assert missing.returncode == 2 and "no such run" in missing.stderr
 
@@ -82,7 +89,7 @@ def test_the_zoo_ships_the_runs_the_manifest_names() -> None:
     for name, run in MANIFEST.zoo.items():
         meta = json.loads((ROOT / "src" / "derain" / "zoo" / f"{name}.json").read_text())
         assert Path(meta["run_dir"]).name == run
-        configs[name] = yaml.safe_load((ROOT / "docs" / "training" / run / "config.yaml").read_text())
+        configs[name] = scores.config(run)
     student, supervised = configs["derain_student"], configs["derain_supervised"]
     assert MANIFEST.runs[MANIFEST.zoo["derain_supervised"]].stage == "supervised"
     assert (student["fraction"], student["seed"], student["pairs"]) == \

@@ -3,9 +3,12 @@ them from the committed evaluation outputs must give the committed text."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +28,44 @@ def test_results_md_is_regenerated_text():
 
 def test_readme_block_is_regenerated_text():
     assert _results_module().headline() in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("gaps", "word"), [([0.6], "holds"), ([0.9, 0.7, 0.2], "holds"),
+                                           ([0.9, 0.8, -0.1], "not shown"), ([0.4, 0.3, 0.45], "not shown"),
+                                           ([-0.6, -0.5, -0.7], "contradicted"), ([-0.9, -0.9, 0.1], "not shown")])
+def test_the_claim_rule_needs_the_margin_on_the_mean_and_the_sign_on_every_seed(gaps: list[float], word: str) -> None:
+    assert word in _results_module().verdict(gaps)
+
+
+def test_the_default_model_ships_from_the_run_the_rule_picks() -> None:
+    results = _results_module()
+    pick = results.rule_pick()  # None until both long arms are scored on the selection set
+    if pick is not None:
+        assert results.MANIFEST.zoo[results.DEFAULT_MODEL] == pick
+
+
+def test_a_long_run_is_described_from_its_model_file_and_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped description of a long arm, from metadata shaped as the paired stages write it."""
+    results = _results_module()
+    meta = {"fraction": 1.0, "seed": 0, "training_data": {
+        "pairs": ["rain800_train"], "pool_size": 687, "train_pairs": 687, "rain_free_backgrounds": 380,
+        "synth": {"clean": ["bsds500", "urban100", "sunhays80"], "identity": 0.15,
+                  "sources": {"light": 1.0, "medium": 1.0, "heavy": 1.0, "real": 2.0, "garg06": 2.0}}}}
+    monkeypatch.setattr(results, "zoo_meta_of", lambda run: meta)
+    monkeypatch.setattr(results, "config", lambda run: {"steps": 100000, "batch_size": 8, "patch": 128})
+    text = results.describe("derain_student", "finetune-full-f1")
+    assert text.startswith("Task-transfer student (rain_unet_s)")
+    assert "100,000 steps of 8 x 128² patches" in text and "380 rain-free photos" in text
+    assert "15% identity pairs" in text and "687 Rain800 pairs (100% of the data, seed 0)" in text
+    assert results.describe("derain_supervised", "supervised-full-f1").startswith("Supervised baseline")
+
+
+@pytest.mark.parametrize("pick", [None, "supervised-full-f1"])
+def test_ship_refuses_before_the_rule_has_picked_or_when_the_default_disagrees(monkeypatch: pytest.MonkeyPatch,
+                                                                               pick: str | None) -> None:
+    results = _results_module()
+    monkeypatch.setattr(results, "rule_pick", lambda: pick)
+    zoo = {"derain_student": "finetune-full-f1", "derain_supervised": "supervised-full-f1"}
+    monkeypatch.setattr(results, "MANIFEST", dataclasses.replace(results.MANIFEST, zoo=zoo))
+    with pytest.raises(SystemExit, match="not every candidate" if pick is None else "the ship rule picks"):
+        results.ship_selected()

@@ -25,10 +25,9 @@ import derain
 from derain.archs import create_model
 from derain.atomic import atomic_write, atomic_write_text
 from derain.errors import DerainError
-from derain.paths import peers_root
+from derain.paths import DEFAULT_MODEL, peers_root
 
 ZOO = Path(__file__).resolve().parent / "zoo"
-DEFAULT_MODEL = "derain_student"
 MODEL_FILE = "model.safetensors"  # what a finished training run exports
 
 

@@ -16,6 +16,7 @@ import click
 
 from derain.atomic import check_writable
 from derain.errors import DerainError
+from derain.paths import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from derain.batch import Job
@@ -28,7 +29,7 @@ INSTALL_HINT = "derain batch needs Ray: pip install 'derain[ray]'"
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the results (same file names); on a cluster, one every node can write to.")
-@click.option("-m", "--model", "model_name", default="derain_student", show_default=True,
+@click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Shipped model name, peer name (e.g. prenet_rain100l) or path to a .safetensors file.")
 @click.option("--address", help="Ray cluster to join: auto, ray://HOST:PORT or HOST:PORT. Default: a local Ray instance.")
 @click.option("--actors", type=click.IntRange(min=1), help="Model actors (default: one per CPU of the cluster, one torch thread each).")

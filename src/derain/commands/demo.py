@@ -16,6 +16,7 @@ import numpy as np
 from derain.atomic import exists_error
 from derain.errors import DerainError
 from derain.io import Picture, read_rgb, write_picture
+from derain.paths import DEFAULT_MODEL
 from derain.synth.preset import list_presets
 
 SAMPLE = "grace_hopper.jpg"
@@ -45,7 +46,7 @@ def plan(out_dir: Path, overwrite: bool) -> list[Path]:
 @click.command()
 @click.option("-o", "--output", "out_dir", default="derain_demo", show_default=True,
               type=click.Path(path_type=Path), help="Folder for rainy.png, derained.png and side_by_side.png.")
-@click.option("-m", "--model", "model_name", default="derain_student", show_default=True,
+@click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Shipped model name, peer name or path to a .safetensors file.")
 @click.option("--preset", default="medium", show_default=True, help=f"Rain preset ({', '.join(list_presets())}) or YAML path.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the rain.")

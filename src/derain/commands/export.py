@@ -8,6 +8,7 @@ import click
 
 from derain.atomic import exists_error
 from derain.errors import DerainError
+from derain.paths import DEFAULT_MODEL
 
 
 @click.group()
@@ -16,7 +17,7 @@ def export() -> None:
 
 
 @export.command("onnx")
-@click.option("-m", "--model", "model_name", default="derain_student", show_default=True,
+@click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Shipped model name, peer name (e.g. prenet_rain100l) or path to a .safetensors file.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The .onnx file to write.")
 @click.option("--int8", is_flag=True, help="Quantise to static int8: about twice as fast on CPUs with VNNI; "

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from derain.atomic import exists_error
 from derain.errors import DerainError
 from derain.io import IMAGE_EXTENSIONS, list_images, read_picture, write_picture
+from derain.paths import DEFAULT_MODEL
 from derain.video import DEFAULT_THRESHOLD, VIDEO_EXTENSIONS, X264_PRESETS, VideoSettings, derain_video, is_video_name
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write results into this folder (same file names). Default: beside each input, with --suffix.")
 @click.option("--suffix", default="_derained", show_default=True, help="Appended to the file name when writing beside the input.")
-@click.option("-m", "--model", "model_name", default="derain_student", show_default=True,
+@click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Shipped model name, peer name (e.g. prenet_rain100l), or a .safetensors or .onnx file.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--tile", default="auto", show_default=True,

@@ -62,16 +62,24 @@ def write_snapshot(run_dir: str | Path, dest: str | Path) -> dict[str, Any]:
     return meta
 
 
-def read_snapshot(ref: str | Path) -> dict[str, Any]:
-    """A snapshot as a resume state: like a checkpoint's, without "optimizer"; one-line errors."""
+def snapshot_info(ref: str | Path) -> dict[str, Any]:
+    """A snapshot's stage, arch, step, steps, seconds and config, without reading its tensors."""
     path = snapshot_path(ref)
     if not path.is_file():
         raise DerainError(f"{path}: no snapshot there (write one with `derain train snapshot RUN_DIR -o FOLDER`)")
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = json.loads((fh.metadata() or {})[_KEY])
-        tensors = load_file(str(path))
+            return json.loads((fh.metadata() or {})[_KEY])
     except (SafetensorError, OSError, ValueError, KeyError) as exc:
+        raise DerainError(f"{path}: not a derain training snapshot ({type(exc).__name__})") from exc
+
+
+def read_snapshot(ref: str | Path) -> dict[str, Any]:
+    """A snapshot as a resume state: like a checkpoint's, without "optimizer"; one-line errors."""
+    meta, path = snapshot_info(ref), snapshot_path(ref)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
         raise DerainError(f"{path}: not a derain training snapshot ({type(exc).__name__})") from exc
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
