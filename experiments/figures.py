@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from derain.inference import load_model
 from derain.io import list_images, read_rgb
-from derain.paths import data_root
+from derain.paths import DEFAULT_MODEL, data_root
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures"
@@ -63,7 +63,8 @@ def main() -> None:
     cells = [[to_image(outputs[title][r], ROW_HEIGHT) for title, _ in COLUMNS] for r in range(ROWS)]
     OUT.mkdir(parents=True, exist_ok=True)
     grid(cells, [t for t, _ in COLUMNS]).save(OUT / "real_grid.jpg", quality=90)
-    pair = [to_image(outputs[t][BEFORE_AFTER], 320) for t in ("rainy input", "task-transfer student")]
+    default = next(title for title, ref in COLUMNS if ref == DEFAULT_MODEL)
+    pair = [to_image(outputs[t][BEFORE_AFTER], 320) for t in ("rainy input", default)]
     grid([pair], ["rainy (udgnet43 " + picked[BEFORE_AFTER].name + ")", "derain remove (default model)"]).save(
         OUT / "before_after.jpg", quality=90)
     print("photos:", ", ".join(p.name for p in picked))
