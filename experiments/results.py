@@ -408,7 +408,7 @@ def ship_selected() -> None:
                          f"{' and '.join(candidates())}, and the default ({DEFAULT_MODEL}, src/derain/weights.py) "
                          f"must be the one from {best}")
     for name, run in MANIFEST.zoo.items():
-        ship(model_file(MANIFEST.runs[run]).parent, name,
+        ship(model_file(MANIFEST.runs[run]).parent.relative_to(ROOT), name,
              [EVAL.relative_to(ROOT) / f"{run}-{d}" for d in ("rain100l_test", "udgnet43")], describe(name, run))
         print(f"shipped {name}: {run}")
     stale = [*MANIFEST.zoo, *(label for label, e in MANIFEST.exports.items() if e.model in MANIFEST.zoo)]
