@@ -36,26 +36,21 @@ SELECTION = ROOT / "runs" / "selection"
 PHOTOS = "kodak24"  # the rain-free photos every part is rendered on (a pool of the data root's clean/)
 SOURCES = {"light": ["--preset", "light"], "medium": ["--preset", "medium"], "heavy": ["--preset", "heavy"],
            "real": ["--preset", "real"], "garg06": ["--preset", "real", "--streaks", "{data}/streaks/garg06"]}
-RAIN_FREE = "rain-free"  # Kodak24 as both input and target: the score is fidelity
+RAIN_FREE = "rain-free"  # the photos without rain, output against input (`derain eval --fidelity`)
 FIDELITY_TARGET = 40.0  # dB, the quality issue's target for rain-free photos
 PREFER_MARGIN = 0.1  # dB of selection Y-PSNR within which the task-transfer student is preferred
 MANIFEST = load()
 
 
 def build() -> None:
-    """Render every part of the selection set (skipping parts already there)."""
+    """Render every rainy part of the selection set (skipping parts already there); the rain-free
+    part is the photos themselves (`derain eval --fidelity`)."""
     kodak = data_root() / "clean" / PHOTOS
     for source, args in SOURCES.items():
         out = SELECTION / source
         if not out.is_dir():
             subprocess.run(["derain", "synth", "--clean", str(kodak), "--out", str(out), "--seed", "0",
                             *(a.format(data=data_root()) for a in args)], check=True)
-    free = SELECTION / RAIN_FREE
-    if not free.is_dir():
-        for role in ("rainy", "clean"):
-            (free / role).mkdir(parents=True)
-            for photo in sorted(kodak.glob("*.png")):
-                os.symlink(photo, free / role / photo.name)
 
 
 def score(model: str, label: str, fresh: bool = False) -> None:
@@ -67,8 +62,9 @@ def score(model: str, label: str, fresh: bool = False) -> None:
         out = EVAL / f"{label}-sel-{part}"
         if fresh:
             shutil.rmtree(out, ignore_errors=True)
+        data = ["-d", PHOTOS, "--fidelity"] if part == RAIN_FREE else ["-d", str(SELECTION / part)]
         if not (out / "results.json").exists():
-            subprocess.run(["derain", "eval", "-m", model, "-d", str(SELECTION / part), "-o", str(out)], check=True, env=env)
+            subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(out)], check=True, env=env)
 
 
 def score_model(model: str, label: str | None = None, fresh: bool = False) -> str:

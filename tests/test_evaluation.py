@@ -62,3 +62,22 @@ def test_eval_cli(paired: Path, tmp_path: Path) -> None:
     assert "psnr_y=" in proc.stdout and (tmp_path / "r" / "results.md").is_file()
     proc = run_cli("eval", "-m", "input", "-d", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "neither a known dataset" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_fidelity_scores_each_output_against_its_own_rain_free_input(paired: Path, tmp_path: Path) -> None:
+    """A paired set's clean halves go in; the scores are of the output against them, not of the rainy halves."""
+    model = load_model()
+    report = evaluate(model, str(paired), model_name="student", progress=False, fidelity=True)
+    assert report.metrics == ("psnr_y", "ssim_y", "psnr_rgb") and report.dataset.endswith("(fidelity)")
+    for row in report.rows:
+        clean = read_rgb(paired / "clean" / row["image"])
+        assert row["psnr_y"] == pytest.approx(metrics.psnr(to_uint8(model.remove(clean)), to_uint8(clean), channel="y"))
+    unchanged = evaluate(None, str(paired / "clean"), model_name="input", progress=False, fidelity=True)
+    assert unchanged.metrics == report.metrics and all(np.isinf(r["psnr_y"]) for r in unchanged.rows)
+
+
+def test_eval_cli_fidelity_on_a_folder_of_photos(paired: Path, tmp_path: Path) -> None:
+    proc = run_cli("eval", "-m", "input", "-d", str(paired / "clean"), "--fidelity", "-o", str(tmp_path / "f"))
+    assert proc.returncode == 0, proc.stderr
+    assert "psnr_y=inf" in proc.stdout
+    assert json.loads((tmp_path / "f" / "results.json").read_text())["images"] == 3

@@ -2,7 +2,9 @@
 
 Paired sets are scored with PSNR/SSIM on the Y channel of MATLAB's `rgb2ycbcr` (the deraining
 literature's convention) and RGB PSNR, on 8-bit outputs; unpaired real sets with NIQE and
-BRISQUE (lower is better). Every model, ours or a peer's, goes through the same `Derainer`, the
+BRISQUE (lower is better). Fidelity scores the other half of a derainer's job, leaving a photo
+without rain alone: the same full-reference metrics of the output against its own rain-free
+input (the clean halves of a paired set, every image of an unpaired one; infinite if unchanged). Every model, ours or a peer's, goes through the same `Derainer`, the
 same 8-bit rounding and the same metric code, so the numbers are comparable.
 """
 
@@ -82,24 +84,30 @@ def score_real(pred: np.ndarray) -> dict[str, float]:
 
 
 def evaluate(derainer: Derainer | None, dataset: str, model_name: str = "model", data_root: str | None = None,
-             limit: int | None = None, save_images: str | os.PathLike[str] | None = None, progress: bool = True) -> EvalReport:
-    """Derain every image of `dataset` (a catalogue name or a folder) and score it.
+             limit: int | None = None, save_images: str | os.PathLike[str] | None = None, progress: bool = True,
+             fidelity: bool = False) -> EvalReport:
+    """Derain every image of `dataset` (a catalogue name or a folder) and score it; with `fidelity`,
+    derain its rain-free images instead and score each output against its input.
 
     `derainer=None` scores the rainy input itself: the baseline every model must beat.
     """
     data = open_dataset(dataset, data_root)
-    report = EvalReport(model_name, dataset, PAIRED_METRICS if data.paired else UNPAIRED_METRICS)
+    paired = data.paired or fidelity
+    report = EvalReport(model_name, f"{dataset} (fidelity)" if fidelity else dataset,
+                        PAIRED_METRICS if paired else UNPAIRED_METRICS)
     count = len(data) if limit is None else min(limit, len(data))
     for i in tqdm(range(count), desc=f"{model_name} on {dataset}", unit="img", disable=not progress):
         sample = data[i]
+        image = (sample.clean if data.paired else sample.rainy) if fidelity else sample.rainy
+        target = image if fidelity else sample.clean
         start = time.perf_counter()
-        pred = sample.rainy if derainer is None else derainer.remove(sample.rainy)
+        pred = image if derainer is None else derainer.remove(image)
         seconds = time.perf_counter() - start
         pred8 = to_uint8(pred)
-        scores = score_pair(pred8, to_uint8(sample.clean)) if data.paired else score_real(pred8)
+        scores = score_pair(pred8, to_uint8(target)) if paired else score_real(pred8)
         report.rows.append({"image": sample.name, **scores, "seconds": seconds})
         if save_images is not None:
-            panels = [sample.rainy, pred] + ([sample.clean] if data.paired else [])
+            panels = [image, pred] + ([target] if paired and not fidelity else [])
             side = np.concatenate(panels, axis=1)
             write_picture(Path(save_images) / f"{Path(sample.name).stem}.png", Picture(side), overwrite=True)
     return report

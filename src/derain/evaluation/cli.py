@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 
-
 @click.command("eval")
 @click.option("-m", "--model", "model_name", required=True,
               help="Shipped model, peer (e.g. prenet_rain100l), weight file, or 'input' to score the rainy input.")
@@ -17,11 +16,16 @@ import click
               help="Where to write results.{md,csv,json}. Default: runs/eval/<model>-<dataset>.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N images (quick checks).")
 @click.option("--save-images", is_flag=True, help="Also save side-by-side [rainy | derained | clean] images.")
+@click.option("--fidelity", is_flag=True,
+              help="Derain the rain-free images instead (a paired set's clean halves, or every image of a folder of "
+                   "photos without rain) and score each output against its input: how much the model changes a "
+                   "photo it should leave alone (Y-PSNR, higher is better; inf if unchanged).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--tile", default="auto", show_default=True, help="As for `derain remove`.")
 def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path | None, limit: int | None,
-             save_images: bool, device: str, tile: str) -> None:
-    """Evaluate MODEL on DATASET: Y-PSNR/SSIM and RGB-PSNR if paired, NIQE/BRISQUE if not."""
+             save_images: bool, fidelity: bool, device: str, tile: str) -> None:
+    """Evaluate MODEL on DATASET: Y-PSNR/SSIM and RGB-PSNR if paired, NIQE/BRISQUE if not; with
+    --fidelity, the same full-reference metrics of its output against rain-free inputs."""
     from derain.atomic import check_writable
     from derain.evaluation import evaluate
     from derain.inference import load_model, parse_tile
@@ -29,10 +33,10 @@ def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path
     tile_size = parse_tile(tile)
     derainer = None if model_name == "input" else load_model(model_name, device=device, tile=tile_size)
     label = Path(model_name).stem if model_name.endswith(".safetensors") else model_name
-    out = out_dir or Path("runs") / "eval" / f"{label}-{Path(dataset).name}"
+    out = out_dir or Path("runs") / "eval" / f"{label}-{Path(dataset).name}{'-fidelity' if fidelity else ''}"
     check_writable(out)  # before scoring, not after
     report = evaluate(derainer, dataset, model_name=label, data_root=data_root, limit=limit,
-                      save_images=out / "images" if save_images else None)
+                      save_images=out / "images" if save_images else None, fidelity=fidelity)
     report.write(out)
     mean = report.mean
     click.echo(" ".join(f"{k}={v:.4f}" for k, v in mean.items()) + f"  ({len(report.rows)} images; tables in {out})")
