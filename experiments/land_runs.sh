@@ -13,10 +13,10 @@ for run in $long; do
   src=runs/$run dest=docs/training-long/$run
   if [ -f "$src/summary.json" ]; then
     mkdir -p "$dest"
-    for f in config.yaml data.json log.csv curves.png summary.json model.safetensors model.json; do
+    for f in config.yaml data.json log.jsonl log.csv curves.png summary.json model.safetensors model.json; do
       [ -f "$src/$f" ] && cp "$src/$f" "$dest/$f"
     done
-    rm -f "$dest/snapshot.safetensors" "$dest/log.jsonl"
+    rm -f "$dest/snapshot.safetensors"
     echo "landed finished: $dest"
   elif [ -f "$src/checkpoint.pt" ]; then
     rm -f "$dest/summary.json" "$dest/model.safetensors" "$dest/model.json"  # of an earlier, lost run

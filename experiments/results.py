@@ -20,37 +20,16 @@ import json
 import os
 import statistics
 from collections.abc import Callable
+from pathlib import Path
 
 import selection
 from results_earlier import appendix
-from scores import (
-    CLAIM_MARGIN,
-    EVAL,
-    MANIFEST,
-    ROOT,
-    Column,
-    cells,
-    config,
-    evaluate,
-    fmt,
-    full_arm,
-    lineage,
-    minority_arm,
-    model_file,
-    peers,
-    pools,
-    progress,
-    record,
-    score,
-    scored,
-    summary,
-    table,
-    zoo_meta,
-)
+from scores import (CLAIM_MARGIN, MANIFEST, ROOT, Column, cells, config, evaluate, fmt, full_arm, lineage,
+                    minority_arm, peers, pools, progress, record, score, scored, summary, table, zoo_meta)
 from selection import FIDELITY_TARGET, PHOTOS, RAIN_FREE, SOURCES, psnr
 
 from derain.archs import create_model
-from derain.weights import DEFAULT_MODEL
+from derain.paths import DEFAULT_MODEL
 
 DOCS = ROOT / "docs"
 # Issue 10's targets for the shipped default. The PReNet figures are published cross-dataset results on Rain100L.
@@ -140,7 +119,7 @@ def claim_lines() -> list[str]:
                           ("10 % of the data", minority_arm("finetune"), minority_arm("supervised"))):
         pairs = [(selection_psnr(a), selection_psnr(b)) for a, b in zip(tt, sup)]
         if any(None in pair for pair in pairs):
-            lines.append(f"- {name}: pending ({trained(tt + sup)}).")
+            lines.append(f"- {name}: pending (task transfer: {trained(tt)}; supervised: {trained(sup)}).")
             continue
         gaps = [a - b for a, b in pairs]
         each = ", ".join(f"{g:+.2f}" for g in gaps)
@@ -152,7 +131,8 @@ def claim_lines() -> list[str]:
             if all(None not in f for f in found):
                 other.append(f"{heading} {statistics.mean(a - b for a, b in found):+.{digits}f}")
         lines.append(f"- {name}: task transfer minus supervised, selection Y-PSNR {seeds}: {verdict(gaps)}."
-                     + (f" On the evaluation sets (means): {', '.join(other)}." if other else ""))
+                     + (f" On the evaluation sets, the same difference of the means (NIQE and BRISQUE: lower is "
+                        f"better, so a negative difference favours task transfer): {', '.join(other)}." if other else ""))
     return lines
 
 
@@ -190,7 +170,8 @@ def peer_rows() -> list[list[str]]:
         """A zoo model's cells: its run's scores, or its own under its zoo name (selection.py score NAME)."""
         either = [(heading, digits, lambda _, v=v: v(run) if v(run) is not None else v(name))
                   for heading, digits, v in COLUMNS[1:]]
-        return [f"shipped `{name}`" + (" (default)" if name == DEFAULT_MODEL else ""), f"`{run}`", *cells([run], either)]
+        title = f"shipped `{name}`" + (" (default)" if name == DEFAULT_MODEL else "")
+        return [title, f"`{run}`", *cells([run], either)]
 
     return [["rainy input", "", *cells(["input"], COLUMNS[1:])],
             *[[f"PReNet, official {what} weights", f"`{k}`", *cells([k], COLUMNS[1:])] for k, what in peers().items()],
@@ -339,7 +320,8 @@ def section_selection() -> list[str]:
     """The selection set's two scores for the shipped models under their zoo names, and their exports."""
     models = [*[(f"`{name}`" + (" (default)" if name == DEFAULT_MODEL else ""), name)
                 for name in MANIFEST.zoo],
-              *[(f"`{e.model}`, ONNX {'int8' if e.int8 else 'fp32'} export", label) for label, e in MANIFEST.exports.items()]]
+              *[(f"`{e.model}`, ONNX {'int8' if e.int8 else 'fp32'} export", label)
+                for label, e in MANIFEST.exports.items()]]
     rows = [[name, f"`{label}`", *cells([label], COLUMNS[:2])] for name, label in models]
     return ["### The shipped models and their exports on the selection set", "",
             f"`python experiments/selection.py score MODEL`: `{PHOTOS}` rendered with each of the "
@@ -360,11 +342,11 @@ def report() -> str:
              "records; do not edit by hand. The study of record is issue 10's long runs; the earlier study (issue 6,",
              "at 1-5 % of the budgets) is the appendix. To reproduce on a 2-core CPU: `bash",
              "experiments/long_runs.sh` (every long run, resumable across sessions: section 1 gives the hours),",
-             "`python experiments/results.py eval`, `python experiments/results.py ship`, `python",
-             "benchmarks/bench_models.py --json docs/benchmarks/models.json`, `python experiments/figures.py`,",
-             "then this report. Metrics: Y-PSNR/SSIM on `rain100l_test` (MATLAB Y, 8-bit outputs, higher is",
-             "better), NIQE/BRISQUE on the 43 real photos of `udgnet43` (lower is better); neither set is used",
-             "for training, tuning or model selection.", ""]
+             "then the steps of docs/training-long/README.md (land, score, pick, ship, figures, this report).",
+             "Metrics: Y-PSNR on `rain100l_test` and on the selection set (MATLAB Y, 8-bit outputs, higher is",
+             "better), fidelity (Y-PSNR of the output against a rain-free input, `derain eval --fidelity`),",
+             "NIQE/BRISQUE on the 43 real photos of `udgnet43` (lower is better). Neither Rain100L nor udgnet43",
+             "is used for training, tuning or model selection.", ""]
     for section in SECTIONS:
         lines += section()
     return "\n".join(lines + appendix())
@@ -390,7 +372,7 @@ def zoo_meta_of(run: str) -> dict:
     """The metadata of a finished run's model file."""
     from derain.weights import model_info
 
-    return model_info(str(model_file(MANIFEST.runs[run])))
+    return model_info(str(ROOT / MANIFEST.runs[run].model))
 
 
 def ship_selected() -> None:
@@ -403,13 +385,22 @@ def ship_selected() -> None:
     if best is None:
         raise SystemExit(f"not every candidate is scored on the selection set: {', '.join(candidates())} "
                          "(run `eval` once they have finished)")
-    if MANIFEST.zoo.get(DEFAULT_MODEL) != best or set(MANIFEST.zoo.values()) != set(candidates()):
+    if (MANIFEST.zoo.get(DEFAULT_MODEL) != best or set(MANIFEST.zoo.values()) != set(candidates())
+            or any(e.model != DEFAULT_MODEL for e in MANIFEST.exports.values())):
         raise SystemExit(f"the ship rule picks {best}: the zoo of experiments/manifest.yaml must ship "
-                         f"{' and '.join(candidates())}, and the default ({DEFAULT_MODEL}, src/derain/weights.py) "
-                         f"must be the one from {best}")
+                         f"{' and '.join(candidates())}, the default ({DEFAULT_MODEL}, src/derain/paths.py) must be "
+                         f"the one from {best}, and its exports (exports:) must be of the default")
+    # Everything is checked before the first file is written, so a refusal leaves the zoo as it was.
+    evals = {run: [Path("docs") / "eval" / f"{run}-{d}" for d in ("rain100l_test", "udgnet43")]
+             for run in MANIFEST.zoo.values()}
+    missing = [str(p) for p in (*(Path("runs") / run / "model.safetensors" for run in evals),
+                                *(e / "results.json" for paths in evals.values() for e in paths))
+               if not (ROOT / p).exists()]
+    if missing:
+        raise SystemExit(f"missing: {', '.join(missing)} (bash experiments/long_runs.sh copies a landed run back "
+                         "to runs/; `results.py eval` scores it)")
     for name, run in MANIFEST.zoo.items():
-        ship(model_file(MANIFEST.runs[run]).parent.relative_to(ROOT), name,
-             [EVAL.relative_to(ROOT) / f"{run}-{d}" for d in ("rain100l_test", "udgnet43")], describe(name, run))
+        ship(Path("runs") / run, name, evals[run], describe(name, run))
         print(f"shipped {name}: {run}")
     stale = [*MANIFEST.zoo, *(label for label, e in MANIFEST.exports.items() if e.model in MANIFEST.zoo)]
     for label in stale:

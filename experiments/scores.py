@@ -53,13 +53,16 @@ def model_file(run: Run) -> Path | None:
 
 
 def evaluate(labels: list[str]) -> None:
-    """Run the missing evaluations of `labels`, one thread each."""
+    """Run the missing evaluations of `labels`, one thread each. The earlier study's scores are final:
+    its models are not scored again (a name it shares with the long study is the long run's now)."""
     import selection  # a sibling that reads this module's scores
 
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     for label in labels:
         entry = MANIFEST.entries[label]
         model = entry.model
+        if entry.run is not None and "earlier" in entry.run.study:
+            continue
         if entry.run is not None:
             found = model_file(entry.run)
             if found is None:

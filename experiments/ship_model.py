@@ -1,8 +1,10 @@
 """Copy a trained derainer into the package's model zoo, with its evaluation scores in the metadata.
 
-    python experiments/ship_model.py runs/finetune-full-f0.1 --name derain_student \
-        --eval docs/eval/finetune-full-f0.1-rain100l_test --eval docs/eval/finetune-full-f0.1-udgnet43 \
+    python experiments/ship_model.py runs/finetune-full-f1 --name derain_student \
+        --eval docs/eval/finetune-full-f1-rain100l_test --eval docs/eval/finetune-full-f1-udgnet43 \
         --description "Task-transfer student ..."
+
+`python experiments/results.py ship` calls it for every model of the manifest's zoo.
 
 The weights are re-saved through `derain.weights.save_model`, so the metadata travels inside the
 safetensors header (and in the readable JSON beside it); nothing is edited by hand.
@@ -14,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from derain.paths import DEFAULT_MODEL
 from derain.weights import ZOO, load_model, save_model
 
 
@@ -34,7 +37,7 @@ def ship(run_dir: Path, name: str, evals: list[Path], description: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="training run holding model.safetensors")
-    parser.add_argument("--name", default="derain_student")
+    parser.add_argument("--name", default=DEFAULT_MODEL)
     parser.add_argument("--eval", action="append", default=[], type=Path, help="a `derain eval` output folder")
     parser.add_argument("--description", required=True)
     args = parser.parse_args()

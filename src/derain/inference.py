@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from derain.errors import DerainError
-from derain.weights import DEFAULT_MODEL, load_model as _load_weights
+from derain.paths import DEFAULT_MODEL
+from derain.weights import load_model as _load_weights
 
 AUTO_TILE = 768  # pixels per side; keeps a 12-MP photo under 2 GiB peak (benchmarks/bench_models.py)
 AUTO_UNTILED_PIXELS = 1024 * 1024  # smaller images run in one piece

@@ -32,8 +32,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from derain.io import IMAGE_EXTENSIONS, MAX_PIXELS, is_image_name
+from derain.paths import DEFAULT_MODEL
 from derain.web.jobs import Job, JobQueue, QueueFull
-from derain.weights import DEFAULT_MODEL, model_info, shipped_models
+from derain.weights import model_info, shipped_models
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")  # Host headers a loopback-only server accepts
