@@ -66,18 +66,18 @@ def evaluate(labels: list[str]) -> None:
         if entry.run is not None:
             found = model_file(entry.run)
             if found is None:
-                print(f"skip {label}: {entry.run.name} has not finished")
+                print(f"skip {label}: its run has not finished")
                 continue
             model = str(found.relative_to(ROOT))
         for dataset in entry.sets:
             if dataset == "sel":
                 selection.score(model, label)
                 continue
-            if dataset == "selection" and not (ROOT / SELECTION).is_dir():
-                subprocess.run([a.format(data=data_root()) for a in SELECTION_CMD], cwd=ROOT, check=True,
-                               stdout=subprocess.DEVNULL)
             out = EVAL / f"{label}-{dataset}"
             if not (out / "results.json").exists():
+                if dataset == "selection" and not (ROOT / SELECTION).is_dir():
+                    subprocess.run([a.format(data=data_root()) for a in SELECTION_CMD], cwd=ROOT, check=True,
+                                   stdout=subprocess.DEVNULL)
                 print(f"eval {label} on {dataset}", flush=True)
                 subprocess.run(["derain", "eval", "-m", model, "-d", DATASETS[dataset], "-o", str(out)],
                                cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -56,15 +56,19 @@ def build() -> None:
 def score(model: str, label: str, fresh: bool = False) -> None:
     """`derain eval` of `model` on every part not scored yet (every part if `fresh`), one thread,
     into docs/eval/<label>-sel-<part>/."""
-    build()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     for part in [*SOURCES, RAIN_FREE]:
         out = EVAL / f"{label}-sel-{part}"
         if fresh:
             shutil.rmtree(out, ignore_errors=True)
-        data = ["-d", PHOTOS, "--fidelity"] if part == RAIN_FREE else ["-d", str(SELECTION / part)]
-        if not (out / "results.json").exists():
-            subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(out)], check=True, env=env)
+        if (out / "results.json").exists():
+            continue
+        if part == RAIN_FREE:
+            data = ["-d", PHOTOS, "--fidelity"]
+        else:
+            build()
+            data = ["-d", str(SELECTION / part)]
+        subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(out)], check=True, env=env)
 
 
 def score_model(model: str, label: str | None = None, fresh: bool = False) -> str:
