@@ -132,7 +132,8 @@ def claim_lines() -> list[str]:
                 other.append(f"{heading} {statistics.mean(a - b for a, b in found):+.{digits}f}")
         lines.append(f"- {name}: task transfer minus supervised, selection Y-PSNR {seeds}: {verdict(gaps)}."
                      + (f" On the evaluation sets, the same difference of the means (NIQE and BRISQUE: lower is "
-                        f"better, so a negative difference favours task transfer): {', '.join(other)}." if other else ""))
+                        f"better, so a negative difference favours task transfer): {', '.join(other)}."
+                        if other else ""))
     return lines
 
 
@@ -167,11 +168,9 @@ def section_claim() -> list[str]:
 def peer_rows() -> list[list[str]]:
     """The rainy input, the official PReNets and the shipped models, on every column but the selection set's."""
     def shipped(name: str, run: str) -> list[str]:
-        """A zoo model's cells: its run's scores, or its own under its zoo name (selection.py score NAME)."""
-        either = [(heading, digits, lambda _, v=v: v(run) if v(run) is not None else v(name))
-                  for heading, digits, v in COLUMNS[1:]]
+        """A zoo model's cells: fidelity under its zoo name (`ship` scores it so), the rest under its run's."""
         title = f"shipped `{name}`" + (" (default)" if name == DEFAULT_MODEL else "")
-        return [title, f"`{run}`", *cells([run], either)]
+        return [title, f"`{run}`", *cells([name], COLUMNS[1:2]), *cells([run], COLUMNS[2:])]
 
     return [["rainy input", "", *cells(["input"], COLUMNS[1:])],
             *[[f"PReNet, official {what} weights", f"`{k}`", *cells([k], COLUMNS[1:])] for k, what in peers().items()],
@@ -182,7 +181,7 @@ def section_peers() -> list[str]:
     """The shipped models against the official PReNets on the same harness."""
     return ["## 3. Peers", "",
             "Every model through the same `derain eval` harness (same tiling, 8-bit rounding and metric code).",
-            "Label: the run a shipped model comes from (its fidelity may be scored under its zoo name).", "",
+            "Label: the run a shipped model comes from (its fidelity is scored under its zoo name).", "",
             *table(["model", "label", *HEAD[1:]], peer_rows())]
 
 
@@ -354,7 +353,7 @@ def report() -> str:
 
 def describe(name: str, run: str) -> str:
     """A shipped model's one-line description, from its model file's metadata and its run's config."""
-    meta, cfg = zoo_meta_of(run), config(run)
+    meta, cfg = run_meta(run), config(run)
     data = meta["training_data"]
     kind = ("Task-transfer student (rain_unet_s): teachers trained on real rainy and rain-free photos, distilled, "
             "then fine-tuned" if MANIFEST.runs[run].stage == "finetune" else
@@ -368,7 +367,7 @@ def describe(name: str, run: str) -> str:
             f"full profile")
 
 
-def zoo_meta_of(run: str) -> dict:
+def run_meta(run: str) -> dict:
     """The metadata of a finished run's model file."""
     from derain.weights import model_info
 

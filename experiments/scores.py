@@ -68,10 +68,10 @@ def evaluate(labels: list[str]) -> None:
             if found is None:
                 print(f"skip {label}: its run has not finished")
                 continue
-            model = str(found.relative_to(ROOT))
+            model = str(found)
         for dataset in entry.sets:
             if dataset == "sel":
-                selection.score(model, label)
+                selection.score_model(label)
                 continue
             out = EVAL / f"{label}-{dataset}"
             if not (out / "results.json").exists():
@@ -154,8 +154,8 @@ def lineage(run: str) -> list[str]:
 
 def pools(run: str, where: Path) -> set[str]:
     """The datasets the data list of the run's record in `where` names: the pools it trained on
-    (held-out images are drawn from them too), not the sets it only validated on (`val`), scored
-    (`scored_only`) or selected on (`selection`). Rain-free backgrounds count by their pool."""
+    (held-out images are drawn from them too; rendered pairs count by their backgrounds' pool), not
+    the sets it only validated on (`val`) or scored (`scored_only`)."""
     def walk(node: Any, key: str = "") -> set[str]:
         if isinstance(node, dict):
             return set().union(*(walk(value, k) for k, value in node.items()))
@@ -181,8 +181,8 @@ def peers() -> dict[str, str]:
 def ablation(stage: str) -> dict[float, list[str]]:
     """The earlier central ablation's labels of `stage` (finetune or supervised) by fraction, in seed
     order: the runs of the full profile with only --fraction and --seed set."""
-    runs = sorted((r for r in MANIFEST.runs.values() if "earlier" in r.study and r.stage == stage and r.profile == "full"
-                   and r.eval and "fraction" in r.args and set(r.args) <= {"fraction", "seed"}),
+    runs = sorted((r for r in MANIFEST.runs.values() if "earlier" in r.study and r.stage == stage
+                   and r.profile == "full" and r.eval and "fraction" in r.args and set(r.args) <= {"fraction", "seed"}),
                   key=lambda r: (r.args["fraction"], r.seed))
     out: dict[float, list[str]] = {}
     for run in runs:

@@ -57,18 +57,16 @@ def score(model: str, label: str, fresh: bool = False) -> None:
     """`derain eval` of `model` on every part not scored yet (every part if `fresh`), one thread,
     into docs/eval/<label>-sel-<part>/."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    for part in [*SOURCES, RAIN_FREE]:
-        out = EVAL / f"{label}-sel-{part}"
-        if fresh:
-            shutil.rmtree(out, ignore_errors=True)
-        if (out / "results.json").exists():
-            continue
-        if part == RAIN_FREE:
-            data = ["-d", PHOTOS, "--fidelity"]
-        else:
-            build()
-            data = ["-d", str(SELECTION / part)]
-        subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(out)], check=True, env=env)
+    if fresh:
+        for part in [*SOURCES, RAIN_FREE]:
+            shutil.rmtree(EVAL / f"{label}-sel-{part}", ignore_errors=True)
+    todo = [part for part in [*SOURCES, RAIN_FREE] if not (EVAL / f"{label}-sel-{part}" / "results.json").exists()]
+    if set(todo) - {RAIN_FREE}:
+        build()
+    for part in todo:
+        data = ["-d", PHOTOS, "--fidelity"] if part == RAIN_FREE else ["-d", str(SELECTION / part)]
+        subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(EVAL / f"{label}-sel-{part}")],
+                       check=True, env=env)
 
 
 def score_model(model: str, label: str | None = None, fresh: bool = False) -> str:
@@ -76,12 +74,19 @@ def score_model(model: str, label: str | None = None, fresh: bool = False) -> st
     score again, and export again first, since the model behind the name changed."""
     run, export = MANIFEST.runs.get(model), MANIFEST.exports.get(model)
     label = label or (run.name if run else export.label if export else Path(model).stem)
-    if export and (fresh or not (ROOT / export.path).exists()):
-        (ROOT / export.path).parent.mkdir(parents=True, exist_ok=True)
-        (ROOT / export.path).unlink(missing_ok=True)
-        subprocess.run(export.command(), cwd=ROOT, check=True)
-    model_path = model_file(run) if run else None
-    score(str(model_path) if model_path else export.path if export else model, label, fresh)
+    path = model  # what `derain eval -m` takes
+    if run:
+        found = model_file(run)
+        if found is None:
+            raise SystemExit(f"{model}: the run has not finished (no model file in runs/ or docs/training-long/)")
+        path = str(found)
+    elif export:
+        path = str(ROOT / export.path)
+        if fresh or not Path(path).exists():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).unlink(missing_ok=True)
+            subprocess.run(export.command(), cwd=ROOT, check=True)
+    score(path, label, fresh)
     return label
 
 

@@ -51,7 +51,7 @@ def test_a_long_run_is_described_from_its_model_file_and_config(monkeypatch: pyt
         "pairs": ["rain800_train"], "pool_size": 687, "train_pairs": 687, "rain_free_backgrounds": 380,
         "synth": {"clean": ["bsds500", "urban100", "sunhays80"], "identity": 0.15,
                   "sources": {"light": 1.0, "medium": 1.0, "heavy": 1.0, "real": 2.0, "garg06": 2.0}}}}
-    monkeypatch.setattr(results, "zoo_meta_of", lambda run: meta)
+    monkeypatch.setattr(results, "run_meta", lambda run: meta)
     monkeypatch.setattr(results, "config", lambda run: {"steps": 100000, "batch_size": 8, "patch": 128})
     text = results.describe("derain_student", "finetune-full-f1")
     assert text.startswith("Task-transfer student (rain_unet_s)")

@@ -4,8 +4,9 @@ Paired sets are scored with PSNR/SSIM on the Y channel of MATLAB's `rgb2ycbcr` (
 literature's convention) and RGB PSNR, on 8-bit outputs; unpaired real sets with NIQE and
 BRISQUE (lower is better). Fidelity scores the other half of a derainer's job, leaving a photo
 without rain alone: the same full-reference metrics of the output against its own rain-free
-input (the clean halves of a paired set, every image of an unpaired one; infinite if unchanged). Every model, ours or a peer's, goes through the same `Derainer`, the
-same 8-bit rounding and the same metric code, so the numbers are comparable.
+input (the clean halves of a paired set, every image of an unpaired one; infinite if unchanged).
+Every model, ours or a peer's, goes through the same `Derainer`, the same 8-bit rounding and the
+same metric code, so the numbers are comparable.
 """
 
 from __future__ import annotations
@@ -98,8 +99,10 @@ def evaluate(derainer: Derainer | None, dataset: str, model_name: str = "model",
     count = len(data) if limit is None else min(limit, len(data))
     for i in tqdm(range(count), desc=f"{model_name} on {dataset}", unit="img", disable=not progress):
         sample = data[i]
-        image = (sample.clean if data.paired else sample.rainy) if fidelity else sample.rainy
-        target = image if fidelity else sample.clean
+        if fidelity:  # the rain-free image goes in and is its own reference
+            image = target = sample.clean if data.paired else sample.rainy
+        else:
+            image, target = sample.rainy, sample.clean
         start = time.perf_counter()
         pred = image if derainer is None else derainer.remove(image)
         seconds = time.perf_counter() - start
