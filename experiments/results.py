@@ -1,7 +1,7 @@
 """docs/RESULTS.md: evaluate every model of the studies, ship the selected one, write the tables.
 
     python experiments/results.py eval [--only LABEL ...]   # run the missing evaluations (docs/eval)
-    python experiments/results.py ship                      # the rule's pick of the long runs -> zoo
+    python experiments/results.py ship                      # the long arms -> zoo, the rule's pick the default
     python experiments/results.py report                    # docs/RESULTS.md + README block
 
 The models, their runs and the sets each is scored on are those of experiments/manifest.yaml: the
@@ -250,11 +250,21 @@ def candidates() -> list[str]:
     return [full_arm("supervised"), full_arm("finetune")]
 
 
+def scored_candidates() -> list[str]:
+    """The candidates scored on the selection set so far (a run is scored once it has finished)."""
+    return [run for run in candidates() if selection.summary(run) is not None]
+
+
 def rule_pick() -> str | None:
-    """The run the ship rule picks, None until every candidate is scored on the selection set."""
-    if any(selection.summary(run) is None for run in candidates()):
+    """The run the ship rule picks among the scored candidates. While one is still training the pick
+    is interim and must qualify (docs/DECISIONS.md, "The default before both arms have finished");
+    None when there is nothing to pick."""
+    scored = scored_candidates()
+    if not scored:
         return None
-    return selection.pick(candidates())
+    best = selection.pick(scored)
+    final = len(scored) == len(candidates())
+    return best if final or selection.summary(best)["fidelity_psnr_y"] >= FIDELITY_TARGET else None
 def section_targets() -> list[str]:
     """Issue 10's targets for the shipped default, then the selection set's scores (fidelity)."""
     shipped, meta = MANIFEST.zoo[DEFAULT_MODEL], zoo_meta(DEFAULT_MODEL)
@@ -298,8 +308,15 @@ def section_targets() -> list[str]:
     params = summary(shipped)["parameters"]
     checks.append((f"at most {MAX_PARAMS / 1e6:.1f} M parameters", params <= MAX_PARAMS, f"{params / 1e6:.3f} M",
                    f"PReNet {prenet['params'] / 1e6:.3f} M" if prenet else ""))
-    rule = (f"The ship rule of docs/DECISIONS.md picks `{best}` among the long runs" if best else
-            "The long runs are not finished: the ship rule of docs/DECISIONS.md has not picked among them yet")
+    scored = scored_candidates()
+    if best and len(scored) == len(candidates()):
+        rule = f"The ship rule of docs/DECISIONS.md picks `{best}` among the long runs"
+    elif best:
+        rule = (f"`{best}` is the only long arm finished so far and it meets the fidelity target, so it is the "
+                "default until the ship rule of docs/DECISIONS.md picks between both arms "
+                "(\"The default before both arms have finished\")")
+    else:
+        rule = "The long runs are not finished: the ship rule of docs/DECISIONS.md has not picked among them yet"
     lines = ["## 7. Targets for the shipped default model", "",
              f"The default `{DEFAULT_MODEL}` is `{shipped}`: {meta['description']}. {rule}.", "",
              "The targets of the quality issue (issue 10). The two PReNet figures of the first rows are the",
@@ -357,7 +374,7 @@ def describe(name: str, run: str) -> str:
     data = meta["training_data"]
     kind = ("Task-transfer student (rain_unet_s): teachers trained on real rainy and rain-free photos, distilled, "
             "then fine-tuned" if MANIFEST.runs[run].stage == "finetune" else
-            "Supervised baseline (rain_unet_s) trained from scratch")
+            "Supervised student (rain_unet_s) trained from scratch, without teachers")
     synth = data.get("synth") or {}
     rendered = (f"pairs that `derain synth` renders over {data['rain_free_backgrounds']} rain-free photos "
                 f"({', '.join(synth['clean'])}; {', '.join(synth['sources'])}; {synth['identity']:.0%} identity "
@@ -375,33 +392,36 @@ def run_meta(run: str) -> dict:
 
 
 def ship_selected() -> None:
-    """Ship the manifest's zoo, each with its scores, once the ship rule agrees that the default
-    model (DEFAULT_MODEL) comes from the run it picks; then score each under its zoo name again,
-    with its exports, since their old scores are of other weights."""
+    """Ship the zoo entries of the long arms scored so far, each with its scores, once the ship rule
+    agrees that the default model (DEFAULT_MODEL) comes from the run it picks; then score each under
+    its zoo name again, with its exports, since their old scores are of other weights."""
     from ship_model import ship  # a sibling script, not a package
 
-    best = rule_pick()
+    best, scored = rule_pick(), scored_candidates()
     if best is None:
-        raise SystemExit(f"not every candidate is scored on the selection set: {', '.join(candidates())} "
+        raise SystemExit(f"nothing to ship: the candidates ({', '.join(candidates())}) are not scored on the "
+                         "selection set, or the only one scored misses the fidelity target "
                          "(run `eval` once they have finished)")
-    if (MANIFEST.zoo.get(DEFAULT_MODEL) != best or set(MANIFEST.zoo.values()) != set(candidates())
+    zoo = {name: run for name, run in MANIFEST.zoo.items() if run in candidates()}
+    if (MANIFEST.zoo.get(DEFAULT_MODEL) != best or set(zoo.values()) != set(scored)
             or any(e.model != DEFAULT_MODEL for e in MANIFEST.exports.values())):
         raise SystemExit(f"the ship rule picks {best}: the zoo of experiments/manifest.yaml must ship "
-                         f"{' and '.join(candidates())}, the default ({DEFAULT_MODEL}, src/derain/paths.py) must be "
+                         f"{' and '.join(scored)}, the default ({DEFAULT_MODEL}, src/derain/paths.py) must be "
                          f"the one from {best}, and its exports (exports:) must be of the default")
     # Everything is checked before the first file is written, so a refusal leaves the zoo as it was.
+    # A zoo entry of an earlier study stays as it was shipped (it has no run folder here).
     evals = {run: [Path("docs") / "eval" / f"{run}-{d}" for d in ("rain100l_test", "udgnet43")]
-             for run in MANIFEST.zoo.values()}
+             for run in zoo.values()}
     missing = [str(p) for p in (*(Path("runs") / run / "model.safetensors" for run in evals),
                                 *(e / "results.json" for paths in evals.values() for e in paths))
                if not (ROOT / p).exists()]
     if missing:
         raise SystemExit(f"missing: {', '.join(missing)} (bash experiments/long_runs.sh copies a landed run back "
                          "to runs/; `results.py eval` scores it)")
-    for name, run in MANIFEST.zoo.items():
+    for name, run in zoo.items():
         ship(Path("runs") / run, name, evals[run], describe(name, run))
         print(f"shipped {name}: {run}")
-    stale = [*MANIFEST.zoo, *(label for label, e in MANIFEST.exports.items() if e.model in MANIFEST.zoo)]
+    stale = [*zoo, *(label for label, e in MANIFEST.exports.items() if e.model in zoo)]
     for label in stale:
         selection.score_model(label, fresh=True)
 
@@ -430,7 +450,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("eval", help="run the missing evaluations")
     ev.add_argument("--only", nargs="+", choices=sorted(MANIFEST.entries), help="these labels only")
-    sub.add_parser("ship", help="ship the zoo's runs (both arms of the long study, the rule's pick the default)")
+    sub.add_parser("ship", help="ship the long arms scored so far (the rule's pick the default)")
     sub.add_parser("report", help="write docs/RESULTS.md and the README's results block")
     args = parser.parse_args()
     os.chdir(ROOT)

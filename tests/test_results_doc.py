@@ -57,7 +57,26 @@ def test_a_long_run_is_described_from_its_model_file_and_config(monkeypatch: pyt
     assert text.startswith("Task-transfer student (rain_unet_s)")
     assert "100,000 steps of 8 x 128² patches" in text and "380 rain-free photos" in text
     assert "15% identity pairs" in text and "687 Rain800 pairs (100% of the data, seed 0)" in text
-    assert results.describe("derain_supervised", "supervised-full-f1").startswith("Supervised baseline")
+    supervised = results.describe("derain_supervised", "supervised-full-f1")
+    assert supervised.startswith("Supervised student (rain_unet_s) trained from scratch")
+
+
+@pytest.mark.parametrize("scored, fidelity, pick", [
+    ({}, 0, None),  # nothing finished
+    ({"supervised-full-f1": 27.0}, 42.0, "supervised-full-f1"),  # one arm, qualifies: the interim default
+    ({"supervised-full-f1": 27.0}, 38.0, None),  # one arm, misses the fidelity target: the default stays
+    ({"supervised-full-f1": 27.0, "finetune-full-f1": 26.95}, 42.0, "finetune-full-f1"),  # within 0.1 dB
+    ({"supervised-full-f1": 27.0, "finetune-full-f1": 26.5}, 42.0, "supervised-full-f1"),
+    ({"supervised-full-f1": 27.0, "finetune-full-f1": 26.5}, 38.0, "supervised-full-f1"),  # both miss: the rule
+])
+def test_the_rule_picks_among_the_arms_scored_so_far(monkeypatch: pytest.MonkeyPatch, scored: dict[str, float],
+                                                     fidelity: float, pick: str | None) -> None:
+    """docs/DECISIONS.md: the rule, and the default before both arms have finished."""
+    results = _results_module()
+    monkeypatch.setattr(results, "candidates", lambda: ["supervised-full-f1", "finetune-full-f1"])
+    summary = {run: {"selection_psnr_y": y, "fidelity_psnr_y": fidelity} for run, y in scored.items()}
+    monkeypatch.setattr(results.selection, "summary", summary.get)
+    assert results.rule_pick() == pick
 
 
 @pytest.mark.parametrize("pick", [None, "supervised-full-f1"])
@@ -65,7 +84,9 @@ def test_ship_refuses_before_the_rule_has_picked_or_when_the_default_disagrees(m
                                                                                pick: str | None) -> None:
     results = _results_module()
     monkeypatch.setattr(results, "rule_pick", lambda: pick)
-    zoo = {"derain_student": "finetune-full-f1", "derain_supervised": "supervised-full-f1"}
+    monkeypatch.setattr(results, "scored_candidates", lambda: ["supervised-full-f1", "finetune-full-f1"])
+    zoo = {"derain_student": "supervised-full-f1", "derain_supervised": "finetune-full-f1"}  # the default disagrees
     monkeypatch.setattr(results, "MANIFEST", dataclasses.replace(results.MANIFEST, zoo=zoo))
-    with pytest.raises(SystemExit, match="not every candidate" if pick is None else "the ship rule picks"):
+    monkeypatch.setattr(results, "DEFAULT_MODEL", "derain_supervised")
+    with pytest.raises(SystemExit, match="nothing to ship" if pick is None else "the ship rule picks"):
         results.ship_selected()
