@@ -374,7 +374,7 @@ def describe(name: str, run: str) -> str:
     data = meta["training_data"]
     kind = ("Task-transfer student (rain_unet_s): teachers trained on real rainy and rain-free photos, distilled, "
             "then fine-tuned" if MANIFEST.runs[run].stage == "finetune" else
-            "Supervised student (rain_unet_s) trained from scratch, without teachers")
+            "Supervised student (rain_unet_s) trained from scratch without teachers")
     synth = data.get("synth") or {}
     rendered = (f"pairs that `derain synth` renders over {data['rain_free_backgrounds']} rain-free photos "
                 f"({', '.join(synth['clean'])}; {', '.join(synth['sources'])}; {synth['identity']:.0%} identity "

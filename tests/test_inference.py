@@ -18,16 +18,31 @@ def shipped() -> Derainer:
     return derain.load_model()
 
 
-def test_tiled_output_matches_untiled(shipped: Derainer) -> None:
-    """Tiles blended over the overlap stay within 2/255 of the one-piece result (the bound depends on
-    the shipped weights: 1/255 for the seed-0 student, 1.7/255 for the seed-2 one shipped now)."""
+@pytest.mark.parametrize("tile,overlap", [(128, 32), (100, 40), (256, 96)])
+def test_tiling_is_exact_for_a_network_that_sees_less_than_the_overlap(tile: int, overlap: int) -> None:
+    """The engine's tiles and blend: a network whose receptive field (7 px) fits in the quarter of the
+    overlap that weighs nothing gives the one-piece result to float precision, whatever the weights."""
+    torch.manual_seed(0)
+    local = torch.nn.Sequential(*(torch.nn.Conv2d(3, 3, 3, padding=1) for _ in range(3)))
+    rainy = torch.from_numpy(add_streaks(scene(300, 420), seed=1).transpose(2, 0, 1).copy())
+    whole = Derainer(local, tile=0).restore(rainy)
+    tiled = Derainer(local, tile=tile, overlap=overlap).restore(rainy)
+    assert (whole - tiled).abs().max().item() < 1e-5
+
+
+def test_tiled_output_of_the_shipped_model_stays_close_to_untiled(shipped: Derainer) -> None:
+    """The shipped model decides from a context wider than the overlap, so tiles can disagree where a
+    streak crosses the blend zone: measured for the long supervised arm, 6.8/255 at most, over 2/255
+    in 0.03 % of the pixels, 0.008/255 on average. A broken blend would move every pixel of the
+    seams; the mean stays near zero."""
     rainy = torch.from_numpy(add_streaks(scene(300, 420), seed=1).transpose(2, 0, 1).copy())
     shipped.tile = 0
     whole = shipped.restore(rainy)
     shipped.tile, shipped.overlap = 256, 96  # 2 x 2 tiles, the last ones snapped to the 8-px grid
     tiled = shipped.restore(rainy)
     shipped.tile, shipped.overlap = "auto", DEFAULT_OVERLAP
-    assert (whole - tiled).abs().max().item() <= 2 / 255
+    diff = (whole - tiled).abs()
+    assert diff.mean().item() <= 0.05 / 255 and (diff > 2 / 255).float().mean().item() < 0.002
 
 
 @pytest.mark.parametrize("size,tile,overlap,align", [(300, 128, 32, 1), (300, 128, 32, 8), (1001, 256, 40, 8)])

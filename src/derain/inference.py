@@ -23,15 +23,18 @@ from derain.weights import load_model as _load_weights
 
 AUTO_TILE = 768  # pixels per side; keeps a 12-MP photo under 2 GiB peak (benchmarks/bench_models.py)
 AUTO_UNTILED_PIXELS = 1024 * 1024  # smaller images run in one piece
-DEFAULT_OVERLAP = 96  # px; seams stay under ~1/255 for the student (tests/test_inference.py)
+DEFAULT_OVERLAP = 96  # px; seams of the shipped model: tests/test_inference.py
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
 
 
 def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
-    """1-D blending weight: 1 in the middle, linear ramps over the overlap on sides with a neighbour."""
+    """1-D blending weight: 1 in the middle, linear ramps over the overlap on sides with a neighbour.
+    The outer quarter of the overlap weighs nothing: there a tile's output sees its own zero-padded
+    border, which the neighbour, whose middle it is, does not."""
     w = torch.ones(length)
     n = min(overlap, length)
-    ramp = (torch.arange(n, dtype=torch.float32) + 0.5) / n
+    margin = n // 4
+    ramp = ((torch.arange(n, dtype=torch.float32) + 0.5 - margin) / (n - margin)).clamp(min=0)
     if ramp_start:
         w[:n] = torch.minimum(w[:n], ramp)
     if ramp_end:

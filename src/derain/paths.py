@@ -15,7 +15,7 @@ from derain.errors import DerainError
 _REPO = Path(__file__).resolve().parents[2]
 # The shipped model every command uses without -m: the one the ship rule of docs/DECISIONS.md picked
 # (experiments/results.py ship checks it). Here, not in weights.py, so the CLI can name it without torch.
-DEFAULT_MODEL = "derain_student"
+DEFAULT_MODEL = "derain_supervised"
 
 
 def data_root(override: str | os.PathLike[str] | None = None) -> Path:
