@@ -1,7 +1,7 @@
 """derain: remove rain streaks from photographs (task transfer learning, Ma et al. 2022).
 
     >>> import derain
-    >>> model = derain.load_model()          # the shipped student
+    >>> model = derain.load_model()          # the default shipped model
     >>> clean = model.remove(rainy_array)    # same shape and dtype as the input
 """
 
