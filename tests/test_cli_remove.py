@@ -10,6 +10,7 @@ import pytest
 
 from derain.archs import create_model
 from derain.io import Picture, read_picture, write_picture
+from derain.paths import DEFAULT_MODEL
 from derain.weights import save_model
 
 from conftest import add_streaks, run_cli, scene
@@ -135,3 +136,4 @@ def test_help_and_models_list() -> None:
     assert proc.returncode == 0 and "remove" in proc.stdout
     proc = run_cli("models")
     assert proc.returncode == 0 and "derain_student" in proc.stdout and "prenet" in proc.stdout
+    assert f"the default, used without -m: {DEFAULT_MODEL}" in proc.stdout

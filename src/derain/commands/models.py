@@ -8,6 +8,7 @@ import click
 
 from derain.archs import create_model, list_models
 from derain.archs.complexity import count_params
+from derain.paths import DEFAULT_MODEL
 from derain.weights import PEERS, model_info, shipped_models
 
 
@@ -19,7 +20,7 @@ def models(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return
-    click.echo("Shipped models:")
+    click.echo(f"Shipped models (the default, used without -m: {DEFAULT_MODEL}):")
     for name, info in infos.items():
         click.echo(f"  {name:20s} {info['arch']:14s} {info.get('description', '')}")
     click.echo("Peer weights (from DERAIN_PEERS, not shipped):")
