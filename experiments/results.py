@@ -265,6 +265,8 @@ def rule_pick() -> str | None:
     best = selection.pick(scored)
     final = len(scored) == len(candidates())
     return best if final or selection.summary(best)["fidelity_psnr_y"] >= FIDELITY_TARGET else None
+
+
 def section_targets() -> list[str]:
     """Issue 10's targets for the shipped default, then the selection set's scores (fidelity)."""
     shipped, meta = MANIFEST.zoo[DEFAULT_MODEL], zoo_meta(DEFAULT_MODEL)
