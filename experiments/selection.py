@@ -2,6 +2,7 @@
 
     python experiments/selection.py build                 # render it under runs/selection/ (seconds)
     python experiments/selection.py score MODEL [LABEL]   # derain eval on every part -> docs/eval/<LABEL>-sel-*
+    python experiments/selection.py score --fresh MODEL   # again, after the model or its export changed
     python experiments/selection.py pick LABEL...         # apply the rule of docs/DECISIONS.md
 
 MODEL is a run of experiments/manifest.yaml (its model file; the label is the run's name, e.g.
@@ -135,13 +136,15 @@ def main() -> None:
     scoring = sub.add_parser("score")
     scoring.add_argument("model")
     scoring.add_argument("label", nargs="?")
+    scoring.add_argument("--fresh", action="store_true", help="score every part again (an export: export it "
+                         "again first), after the model or the export code changed")
     picking = sub.add_parser("pick")
     picking.add_argument("labels", nargs="+")
     args = parser.parse_args()
     if args.command == "build":
         build()
     elif args.command == "score":
-        print(json.dumps(summary(score_model(args.model, args.label)), indent=1))
+        print(json.dumps(summary(score_model(args.model, args.label, args.fresh)), indent=1))
     else:
         for label in args.labels:
             print(label, json.dumps(summary(label)))

@@ -88,10 +88,16 @@ def test_int8_quantisation_keeps_the_output_and_records_how(tmp_path: Path) -> N
     crops = calibration_crops(sorted(tmp_path.glob("*.png")), count=4, size=64)
     assert len(crops) == 3 and crops[0].shape == (1, 3, 64, 64)  # one per photo large enough
     assert len(calibration_crops(sorted(tmp_path.glob("*.png")), count=2, size=64)) == 2
+    again = calibration_crops(sorted(tmp_path.glob("*.png")), count=4, size=64)
+    dry = calibration_crops(sorted(tmp_path.glob("*.png")), count=4, size=64, rain=())
+    assert all(np.array_equal(a, b) for a, b in zip(crops, again, strict=True))  # seeded
+    assert all(0 <= c.min() and c.max() <= 1 for c in crops)
+    assert all(np.abs(c - d).mean() > 1 / 255 for c, d in zip(crops, dry, strict=True))  # rain rendered on each
     model = random_model("rain_unet_s", {})
     fp32 = export_bytes(model, {"arch": "rain_unet_s"})
     int8 = OnnxRunner(quantize_int8(fp32, crops, note=" from tests"))
     assert int8.metadata["arch"] == "rain_unet_s" and "from tests" in int8.metadata["quantization"]
+    assert "mean min/max of 3 crops" in int8.metadata["quantization"]
     assert len(quantize_int8(fp32, crops)) < len(fp32) / 2  # int8 weights
     x = torch.from_numpy(add_streaks(scene(64, 80, seed=7)).transpose(2, 0, 1)[None].copy())
     with torch.no_grad():
@@ -125,6 +131,7 @@ def test_cli_int8_export_runs_as_a_model_file(tmp_path: Path) -> None:
     (["remove", "{tmp}/in", "-m", "{tmp}/m.onnx", "--backend", "torch"], "runs on onnxruntime only"),
     (["export", "onnx", "--int8", "--calibration", "rain100l_test", "-o", "{tmp}/q.onnx"], "evaluation-only"),
     (["export", "onnx", "--int8", "--calibration", "{tmp}/nowhere", "-o", "{tmp}/q.onnx"], "no folder"),
+    (["export", "onnx", "--int8", "--calibration-rain", "drizzle", "-o", "{tmp}/q.onnx"], "unknown preset 'drizzle'"),
 ])
 def test_onnx_model_files_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     from derain.onnx_backend import export_onnx

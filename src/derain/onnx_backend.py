@@ -8,7 +8,8 @@ graph is traced at an aligned size and the runner pads like the network does bef
 
 `quantize_int8` is the fast CPU path: static int8 (uint8 activations, int8 per-channel weights,
 QDQ), whose integer convolutions use the CPU's VNNI instructions. Activation ranges are measured
-on calibration photos; dynamic quantisation needs none but was slower than fp32 here.
+on calibration crops with rain rendered on them, as the mean of each crop's min and max (see
+docs/DECISIONS.md for the numbers); dynamic quantisation needs none but was slower than fp32 here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -69,12 +70,40 @@ def _set_props(proto: Any, props: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
-def calibration_crops(images: Sequence[Path], count: int = 48, size: int = 256, seed: int = 0) -> list[Any]:
+def calibration_photos(sources: Sequence[str]) -> list[Path]:
+    """The photos of each source (a catalogue name or a folder); evaluation-only sets are refused,
+    since choosing quantisation ranges on a test set is tuning on it."""
+    from derain.data.catalog import CATALOG, dataset_path, is_eval_only
+    from derain.io import list_images
+
+    photos: list[Path] = []
+    for source in sources:
+        if is_eval_only(source):
+            raise DerainError(f"{source!r} is evaluation-only; calibrate on training or your own photos")
+        folder = dataset_path(source) if source in CATALOG else Path(source)
+        if not folder.is_dir():
+            raise DerainError(f"calibration source {source!r}: no folder {folder} (give --calibration DIR of photos)")
+        photos += list_images(folder)
+    if not photos:
+        raise DerainError(f"no images in the calibration sources {', '.join(sources)}")
+    return photos
+
+
+CALIBRATION_RAIN = ("light", "medium", "heavy")
+
+
+def calibration_crops(images: Sequence[Path], count: int = 48, size: int = 256, seed: int = 0,
+                      rain: Sequence[str] = CALIBRATION_RAIN) -> list[Any]:
     """One random (1, 3, size, size) float32 crop from each of `count` photos spread evenly over
-    `images` (photos of the kind the model will see; those smaller than `size` are passed over)."""
+    `images` (those smaller than `size` are passed over), with rain of the presets `rain` rendered
+    on them in turn (seeded): the ranges must cover the rain the model removes, from drizzle to
+    storms, which photos alone, many with little rain or none, do not show."""
     import numpy as np
 
     from derain.io import read_rgb
+    from derain.synth import load_preset, pair_seed, render_pair
+
+    presets = [load_preset(name) for name in rain]
 
     rng = np.random.default_rng(seed)
     step = max(1, len(images) // count)
@@ -85,7 +114,10 @@ def calibration_crops(images: Sequence[Path], count: int = 48, size: int = 256, 
         if min(a.shape[:2]) < size:
             continue
         y, x = rng.integers(0, a.shape[0] - size + 1), rng.integers(0, a.shape[1] - size + 1)
-        crops.append(np.ascontiguousarray(a[y:y + size, x:x + size].transpose(2, 0, 1)[None], dtype=np.float32))
+        crop = a[y:y + size, x:x + size]
+        if presets:
+            crop = render_pair(crop, presets[len(crops) % len(presets)], pair_seed(seed, images[i].name))[1]
+        crops.append(np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32))
         if len(crops) == count:
             return crops
     if not crops:
@@ -93,11 +125,17 @@ def calibration_crops(images: Sequence[Path], count: int = 48, size: int = 256, 
     return crops
 
 
-def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "") -> bytes:
-    """Static int8 version of an exported model, with activation ranges (min/max) from `crops`.
+def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "",
+                  ranges: Literal["mean", "extremes"] = "mean") -> bytes:
+    """Static int8 version of an exported model, with activation ranges from `crops`.
 
+    A range is the mean over crops of each crop's min and max (`ranges="mean"`), not the global
+    extremes (`"extremes"`, kept for comparison): a few crops can drive deep features far beyond
+    the rest (30-70x for the supervised model), and global extremes spend the 256 levels on them.
     The file keeps the fp32 file's metadata and records how it was quantised (`quantization`).
     """
+    if ranges not in ("mean", "extremes"):
+        raise ValueError(f"ranges must be 'mean' or 'extremes', not {ranges!r}")
     onnx, _ = _require_onnx()
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -116,12 +154,14 @@ def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "") -> bytes:
         src.write_bytes(fp32)
         quant_pre_process(src, pre, skip_symbolic_shape=True)  # shape inference + graph folding, as advised
         quantize_static(pre, dst, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+                        weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"CalibMovingAverage": ranges == "mean"})  # one crop per batch
         proto = onnx.load(dst)
     props = {p.key: p.value for p in onnx.load_from_string(fp32).metadata_props}
     del proto.metadata_props[:]
+    stat = "mean min/max" if ranges == "mean" else "min/max"
     _set_props(proto, {**props, "quantization": f"static int8 (QDQ, uint8 activations, int8 per-channel weights, "
-                                                f"min/max of {len(crops)} crops{note})"})
+                                                f"{stat} of {len(crops)} crops{note})"})
     return proto.SerializeToString()
 
 

@@ -8,6 +8,7 @@ import click
 
 from derain.atomic import exists_error
 from derain.errors import DerainError
+from derain.onnx_backend import CALIBRATION_RAIN
 from derain.paths import DEFAULT_MODEL
 
 
@@ -26,42 +27,40 @@ def export() -> None:
               help="With --int8: a folder of photos like those to derain, or a data set name; repeatable.")
 @click.option("--calibration-crops", default=48, show_default=True, type=click.IntRange(min=1),
               help="With --int8: how many 256-px crops (one per photo) measure the activation ranges.")
+@click.option("--calibration-rain", default=",".join(CALIBRATION_RAIN), show_default=True,
+              help="With --int8: rain presets rendered on the crops in turn, so the ranges cover strong rain; "
+                   "'none' calibrates on the photos as they are.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def onnx_cmd(model_name: str, output: Path, int8: bool, calibration: tuple[str, ...], calibration_crops: int,
-             overwrite: bool) -> None:
+             calibration_rain: str, overwrite: bool) -> None:
     """Write the model with dynamic batch, height and width (multiples of its grid) and its metadata.
 
     Run it with `derain remove -m model.onnx` or any onnxruntime program.
     """
-    from derain.onnx_backend import OPSET, calibration_crops as draw_crops, export_onnx
+    from derain.onnx_backend import OPSET, calibration_photos, export_onnx
+    from derain.onnx_backend import calibration_crops as draw_crops
     from derain.weights import load_model
 
     if output.exists() and not overwrite:
         raise exists_error(output)
     if not output.parent.is_dir():
         raise DerainError(f"{output.parent}: no such directory")
-    photos = _calibration_photos(calibration) if int8 else []
+    rain = _calibration_rain(calibration_rain)
+    photos = calibration_photos(calibration) if int8 else []
     model, meta = load_model(model_name)
-    crops = draw_crops(photos, calibration_crops) if int8 else None
-    export_onnx(output, model, meta, overwrite=overwrite, calibration=crops, note=f" from {', '.join(calibration)}")
+    crops = draw_crops(photos, calibration_crops, rain=rain) if int8 else None
+    note = f" from {', '.join(calibration)}" + (f" with rendered rain {', '.join(rain)}" if rain else "")
+    export_onnx(output, model, meta, overwrite=overwrite, calibration=crops, note=note)
     kind = "int8" if int8 else "fp32"
     click.echo(f"{model_name} -> {output} ({kind}, opset {OPSET}, {output.stat().st_size / 1e6:.2f} MB)", err=True)
 
 
-def _calibration_photos(sources: tuple[str, ...]) -> list[Path]:
-    """The photos of each source (a catalogue name or a folder); evaluation-only sets are refused,
-    since choosing quantisation ranges on a test set is tuning on it."""
-    from derain.data.catalog import CATALOG, dataset_path, is_eval_only
-    from derain.io import list_images
+def _calibration_rain(spec: str) -> tuple[str, ...]:
+    """The preset names of --calibration-rain ('none': no rendered rain), checked before any work."""
+    from derain.synth import list_presets
 
-    photos: list[Path] = []
-    for source in sources:
-        if is_eval_only(source):
-            raise DerainError(f"{source!r} is evaluation-only; calibrate on training or your own photos")
-        folder = dataset_path(source) if source in CATALOG else Path(source)
-        if not folder.is_dir():
-            raise DerainError(f"calibration source {source!r}: no folder {folder} (give --calibration DIR of photos)")
-        photos += list_images(folder)
-    if not photos:
-        raise DerainError(f"no images in the calibration sources {', '.join(sources)}")
-    return photos
+    names = tuple(n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none")
+    unknown = [n for n in names if n not in list_presets() and not Path(n).is_file()]
+    if unknown:
+        raise DerainError(f"--calibration-rain: unknown preset {unknown[0]!r}; known: {', '.join(list_presets())}")
+    return names
