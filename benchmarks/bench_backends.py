@@ -7,9 +7,9 @@ Each (backend, size) runs in a fresh subprocess with the shipped student, so pea
 (ru_maxrss) counts that run alone; speed is the median of `--repeats` runs after a warm-up.
 Backends: torch fp32 (the baseline), torch bf16 autocast, onnxruntime fp32 (graph optimisation
 level ALL) and onnxruntime int8 (`derain export onnx --int8`, calibrated on the training pools
-sirr147 and bsds500 of the data root with rain rendered on them; skipped without one). `max_diff` is the largest difference
-from the torch fp32 output in [0, 1]; the int8 model's quality is scored on the selection set by
-experiments/selection.py. Writes docs/benchmarks/backends.json.
+sirr147 and bsds500 of the data root with rain rendered on them; skipped without one).
+`max_diff` is the largest difference from the torch fp32 output in [0, 1]; the int8 model's
+quality is scored on the selection set by experiments/selection.py. Writes docs/benchmarks/backends.json.
 """
 
 from __future__ import annotations

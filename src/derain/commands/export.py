@@ -56,11 +56,11 @@ def onnx_cmd(model_name: str, output: Path, int8: bool, calibration: tuple[str, 
 
 
 def _calibration_rain(spec: str) -> tuple[str, ...]:
-    """The preset names of --calibration-rain ('none': no rendered rain), checked before any work."""
-    from derain.synth import list_presets
+    """The preset names of --calibration-rain ('none': no rendered rain), each loaded once here so
+    that a wrong name fails before any work."""
+    from derain.synth import load_preset
 
-    names = tuple(n.strip() for n in spec.split(",") if n.strip() and n.strip() != "none")
-    unknown = [n for n in names if n not in list_presets() and not Path(n).is_file()]
-    if unknown:
-        raise DerainError(f"--calibration-rain: unknown preset {unknown[0]!r}; known: {', '.join(list_presets())}")
+    names = tuple(n for n in (part.strip() for part in spec.split(",")) if n not in ("", "none"))
+    for name in names:
+        load_preset(name)
     return names
