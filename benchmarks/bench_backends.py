@@ -35,7 +35,8 @@ times = []
 for _ in range({repeats}):
     t = time.perf_counter(); d.remove(img); times.append(time.perf_counter() - t)
 ref = load_model().remove(img) if {compare} else None  # after the timing: torch's threads would compete
-print(json.dumps({{"seconds": statistics.median(times), "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({{"seconds": statistics.median(times),
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "max_diff": float(np.abs(out - ref).max()) if ref is not None else 0.0}}))
 """
 

@@ -7,9 +7,10 @@ First a size table of every registered network (the teachers, the student, PReNe
 and multiply-accumulates for one 481x321 image. Then, for the derainers:
 
 Speed: median seconds per 481x321 image (fp32, channels_last; with --bf16 also bfloat16
-autocast, which only pays on CPUs with native bf16), after a warm-up. Peak memory: each 4000x3000 run happens in a fresh subprocess with the default
-automatic tiling, and the process's peak resident memory (ru_maxrss) is reported, so nothing
-another model allocated is counted. Ratios are against PReNet from the same run.
+autocast, which only pays on CPUs with native bf16), after a warm-up. Peak memory: each 4000x3000
+run happens in a fresh subprocess with the default automatic tiling, and the process's peak
+resident memory (ru_maxrss) is reported, so nothing another model allocated is counted. Ratios
+are against PReNet from the same run.
 """
 
 from __future__ import annotations
@@ -123,12 +124,13 @@ def main() -> None:
     print(head)
     print(sep)
     for r in rows:
-        line = (f"| {r['model']} | {r['params'] / 1e6:.3f} M | {r['gmacs']:.2f} | {r['s_fp32']:.3f} | {1 / r['s_fp32']:.2f} | "
-                f"{base['s_fp32'] / r['s_fp32']:.1f}x |")
+        line = (f"| {r['model']} | {r['params'] / 1e6:.3f} M | {r['gmacs']:.2f} | {r['s_fp32']:.3f} | "
+                f"{1 / r['s_fp32']:.2f} | {base['s_fp32'] / r['s_fp32']:.1f}x |")
         if args.bf16:
             line += f" {r['s_bf16']:.3f} |"
         if not args.no_large:
-            line += f" {r['s_12mp']:.1f} | {r['peak_mib_12mp']:.0f} | {r['peak_mib_12mp'] / base['peak_mib_12mp']:.2f}x |"
+            line += (f" {r['s_12mp']:.1f} | {r['peak_mib_12mp']:.0f} | "
+                     f"{r['peak_mib_12mp'] / base['peak_mib_12mp']:.2f}x |")
         print(line)
     if args.json:
         with open(args.json, "w") as fh:

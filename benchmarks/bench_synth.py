@@ -59,11 +59,13 @@ def main() -> None:
     parser.add_argument("--image", type=Path, help="clean image to use (default: a generated 481x321 scene)")
     args = parser.parse_args()
     image = read_rgb(args.image) if args.image else bench_scene()
-    print(f"image {image.shape[1]}x{image.shape[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    print(f"image {image.shape[1]}x{image.shape[0]}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f} at start")
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "scene.png"
         write_rgb(src, image)
-        copy_rate = median_rate(lambda i: [write_rgb(Path(tmp) / f"copy{j}.png", read_rgb(src), overwrite=True) for j in (0, 1)], args.pairs)
+        copy_rate = median_rate(lambda i: [write_rgb(Path(tmp) / f"copy{j}.png", read_rgb(src), overwrite=True)
+                                           for j in (0, 1)], args.pairs)
         rows = []
         for name in list_presets():
             preset = load_preset(name)
@@ -77,8 +79,10 @@ def main() -> None:
     print("pairs/s, wall (CPU):")
     print(f"{'preset':8s} {'render':>16s} {'to disk':>16s} {'x light':>8s}")
     for name, (render_wall, render_cpu), (disk_wall, disk_cpu) in rows:
-        print(f"{name:8s} {render_wall:7.1f} ({render_cpu:6.1f}) {disk_wall:7.1f} ({disk_cpu:6.1f}) {render_cpu / light:8.2f}")
-    print(f"{'copy':8s} {'-':>16s} {copy_rate[0]:7.1f} ({copy_rate[1]:6.1f})   (baseline: read + two PNG writes, no rain)")
+        print(f"{name:8s} {render_wall:7.1f} ({render_cpu:6.1f}) {disk_wall:7.1f} ({disk_cpu:6.1f}) "
+              f"{render_cpu / light:8.2f}")
+    print(f"{'copy':8s} {'-':>16s} {copy_rate[0]:7.1f} ({copy_rate[1]:6.1f})   "
+          "(baseline: read + two PNG writes, no rain)")
     print(f"load average {os.getloadavg()[0]:.2f} at end")
 
 

@@ -59,7 +59,8 @@ def main() -> None:
     photos = list_images(data_root() / "real_rainy" / "udgnet43")
     picked = [photos[round(i * (len(photos) - 1) / (ROWS - 1))] for i in range(ROWS)]
     rainy = [read_rgb(p) for p in picked]
-    outputs = {title: rainy if ref is None else [load_model(ref).remove(img) for img in rainy] for title, ref in COLUMNS}
+    outputs = {title: rainy if ref is None else [load_model(ref).remove(img) for img in rainy]
+               for title, ref in COLUMNS}
     cells = [[to_image(outputs[title][r], ROW_HEIGHT) for title, _ in COLUMNS] for r in range(ROWS)]
     OUT.mkdir(parents=True, exist_ok=True)
     grid(cells, [t for t, _ in COLUMNS]).save(OUT / "real_grid.jpg", quality=90)

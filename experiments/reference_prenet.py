@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
     net = PReNet(stages=6)
-    net.load_state_dict(torch.load(Path(args.peers) / "prenet/PReNet6_Rain100L.pth", map_location="cpu", weights_only=True))
+    net.load_state_dict(torch.load(Path(args.peers) / "prenet/PReNet6_Rain100L.pth", map_location="cpu",
+                                   weights_only=True))
     net.eval()
     folder = Path(args.data_root) / "rain100l_test"
     names = sorted((folder / "rainy").iterdir(), key=lambda p: p.name)[: args.limit]

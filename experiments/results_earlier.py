@@ -86,7 +86,8 @@ def section_teachers() -> list[str]:
     return ["### A.2 Teacher ablation", "",
             "The student distilled from one teacher (experiments/configs/distill-{a,b}-only.yaml: the full",
             "distillation config with the other teacher removed) and then fine-tuned exactly like the",
-            "student this study shipped. Without teacher B nothing trains the student's decoder during distillation, so",
+            "student this study shipped. Without teacher B nothing trains the student's decoder during "
+            "distillation, so",
             "the A-only distilled student is still the identity (its zero-initialised head is untouched).",
             "The last task-transfer row keeps only the distilled encoder and starts the decoder afresh",
             "(experiments/configs/finetune-encoder-f0.1.yaml, `init_parts: encoder`), because the distilled",
@@ -138,7 +139,8 @@ def section_findings() -> list[str]:
         return []
     pick = max(seed_sel, key=seed_sel.get)
     rank = sorted(seed_psnr.values(), reverse=True).index(seed_psnr[pick]) + 1
-    lowest = "the lowest of every model here" if min(all_brisque, key=all_brisque.get) == b_only else "not the lowest here"
+    lowest = ("the lowest of every model here" if min(all_brisque, key=all_brisque.get) == b_only
+              else "not the lowest here")
     spread = statistics.stdev(seed_psnr.values())
     gaps, finetuned_psnr = [t - u for t, u in psnr], [t for t, _ in psnr]
     return ["### A.4 What it said, and what was tried", "",
@@ -147,10 +149,11 @@ def section_findings() -> list[str]:
             f"fraction, where the claim (issue 6's target) needs at least {CLAIM_MARGIN:+.1f} dB; the shipped pair, "
             f"`{shipped}` against `{sup}`, is {pair:+.2f} dB. The seed spread at 10% ({spread:.2f} dB, sample std) "
             "is larger than each gap, but the sign never changes.",
-            f"- **Real rain: the two no-reference metrics disagree.** Task transfer gives the lower (better) BRISQUE at "
-            f"every fraction ({', '.join(f'{t:.1f} vs {u:.1f}' for t, u in brisque)} for 5/10/20/100%) and the higher "
-            f"(worse) NIQE ({', '.join(f'{t:.2f} vs {u:.2f}' for t, u in niqe)}). In the real-rain grid of the time "
-            "(docs/figures/real_grid.jpg at the archived commit) these students remove thin streaks but also soften fine texture, a plausible reason for the worse NIQE.",
+            f"- **Real rain: the two no-reference metrics disagree.** Task transfer gives the lower (better) BRISQUE "
+            f"at every fraction ({', '.join(f'{t:.1f} vs {u:.1f}' for t, u in brisque)} for 5/10/20/100%) and the "
+            f"higher (worse) NIQE ({', '.join(f'{t:.2f} vs {u:.2f}' for t, u in niqe)}). In the real-rain grid of "
+            "the time (docs/figures/real_grid.jpg at the archived commit) these students remove thin streaks but "
+            "also soften fine texture, a plausible reason for the worse NIQE.",
             f"- **Teacher B alone transfers best.** Distilled from the reconstruction teacher only and fine-tuned, the "
             f"student reaches {b_psnr:.2f} dB and a BRISQUE of {b_brisque:.2f}, {lowest}; adding "
             "the recognition teacher did not help, and the recognition teacher alone leaves the decoder untrained. "
@@ -162,8 +165,9 @@ def section_findings() -> list[str]:
             f"task-transfer students are {min(finetuned_psnr) - r1400:+.2f} to {max(finetuned_psnr) - r1400:+.2f} "
             f"dB across fractions, ahead of the real-rain PReNet ({real:.2f} dB), and ahead of both on BRISQUE.",
             f"- **The selection set is a weak proxy.** It ranks seed {pick} first of the three seeds at 10%; on "
-            f"Rain100L that seed is number {rank} ({seed_psnr[pick]:.2f} dB against {max(seed_psnr.values()):.2f} for the "
-            "best seed). The default shipped as the rule chose it: picking it on an evaluation set is what the rule forbids.",
+            f"Rain100L that seed is number {rank} ({seed_psnr[pick]:.2f} dB against "
+            f"{max(seed_psnr.values()):.2f} for the best seed). The default shipped as the rule chose it: picking it "
+            "on an evaluation set is what the rule forbids.",
             "- **Tried:** two teacher ablations, fine-tuning from the distilled encoder only (a fresh decoder, so "
             "fine-tuning need not undo teacher B's de-blurring), four fractions and three seeds. **Not tried, for lack "
             "of CPU time:** longer schedules (every stage was cut to fit 2 cores), a distillation without the output "

@@ -32,7 +32,8 @@ def texture(seed: int = 0) -> np.ndarray:
     return np.clip(background(seed) + ndimage.gaussian_filter(noise, (1, 1, 0)), 0, 1)
 
 
-def streaks(img: np.ndarray, angle: float, width: float = 1.0, length: float = 30.0, count: int = 60, amp: float = 0.3, seed: int = 1) -> np.ndarray:
+def streaks(img: np.ndarray, angle: float, width: float = 1.0, length: float = 30.0, count: int = 60, amp: float = 0.3,
+            seed: int = 1) -> np.ndarray:
     """Add `count` bright segments at `angle` degrees (from horizontal, counter-clockwise on screen)."""
     rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(float)
@@ -188,7 +189,8 @@ def test_domain_accuracy_separates_and_not() -> None:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "derain", "analyze", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "derain", "analyze", *args], capture_output=True, text=True,
+                          timeout=120)
 
 
 def _save(path: Path, img: np.ndarray) -> None:
@@ -205,7 +207,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(6):
         _save(root / "rainy" / f"{i}.png", streaks(texture(i), 95, count=50, seed=i))
         _save(root / "clean" / f"{i}.jpg", texture(i + 10))
-        _save(root / "pairs" / f"{i}.png", np.concatenate([texture(i + 20), streaks(texture(i + 20), 95, seed=i)], axis=1))
+        _save(root / "pairs" / f"{i}.png",
+              np.concatenate([texture(i + 20), streaks(texture(i + 20), 95, seed=i)], axis=1))
     (root / "rainy" / "broken.png").write_bytes(b"not a png")
     _save(root / "clean" / "tiny.png", texture()[:100])
     return root
@@ -214,11 +217,13 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_writes_complete_report(folders: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     before = sorted(p.stat().st_mtime_ns for p in (folders / "rainy").iterdir())
-    result = _run("--set", f"rainy={folders / 'rainy'}", "--set", f"clean={folders / 'clean'}", "--set", f"pairs={folders / 'pairs'}:right",
-                  "--reference", "clean", "--folds", "3", "--out", str(out))
+    result = _run("--set", f"rainy={folders / 'rainy'}", "--set", f"clean={folders / 'clean'}",
+                  "--set", f"pairs={folders / 'pairs'}:right", "--reference", "clean", "--folds", "3",
+                  "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "skipped broken.png" in result.stderr and "skipped tiny.png" in result.stderr
-    assert {p.name for p in out.iterdir()} == {"report.md", "statistics.csv", "orientation.csv", "distances.csv", "histograms.png", "orientation.png", "distances.png"}
+    assert {p.name for p in out.iterdir()} == {"report.md", "statistics.csv", "orientation.csv", "distances.csv",
+                                               "histograms.png", "orientation.png", "distances.png"}
     report = (out / "report.md").read_text()
     assert "derain analyze --set rainy=" in report and "derain version" in report and "data root" in report
     assert "| rainy |" in report and "1 unreadable" in report and "1 too small" in report
@@ -231,7 +236,8 @@ def test_cli_writes_complete_report(folders: Path, tmp_path: Path) -> None:
     values = {line.split(",")[0] + line.split(",")[1]: line.split(",") for line in rows[1:]}
     column = rows[0].split(",").index("orientation_concentration")
     assert float(values["pairs0.png"][column]) > 0.5 > 0.2 > float(values["clean0.jpg"][column])
-    orientation = {line.split(",")[0]: np.array(line.split(",")[1:], float) for line in (out / "orientation.csv").read_text().splitlines()[1:]}
+    orientation = {line.split(",")[0]: np.array(line.split(",")[1:], float)
+                   for line in (out / "orientation.csv").read_text().splitlines()[1:]}
     assert set(orientation) == {"rainy", "clean", "pairs"}
     assert np.argmax(orientation["rainy"]) * 5 == 95 and orientation["rainy"].sum() == pytest.approx(1.0, abs=1e-3)
 

@@ -209,7 +209,8 @@ def test_calibration_brisque(calibration: Path, brisque_model: Path) -> None:
     _, reference = reference_scores(calibration)
     ours = measure(calibration, "brisque")
     np.testing.assert_allclose(ours, BRISQUE_PINNED, atol=1e-6)
-    assert all(abs(o - r) <= d for o, r, d in zip(ours, reference["brisque"], BRISQUE_DISTANCE)), (ours, reference["brisque"])
+    assert all(abs(o - r) <= d
+               for o, r, d in zip(ours, reference["brisque"], BRISQUE_DISTANCE)), (ours, reference["brisque"])
 
 
 # ---------------------------------------------------------------- no-reference metrics: behaviour

@@ -115,7 +115,8 @@ def test_cli_int8_export_runs_as_a_model_file(tmp_path: Path) -> None:
         write_rgb(photos / f"{i}.png", add_streaks(scene(260, 300, seed=i), seed=i))
     write_rgb(src / "a.png", add_streaks(scene(70, 90)))
     model = tmp_path / "m.int8.onnx"
-    proc = run_cli("export", "onnx", "--int8", "--calibration", str(photos), "--calibration-crops", "2", "-o", str(model))
+    proc = run_cli("export", "onnx", "--int8", "--calibration", str(photos), "--calibration-crops", "2",
+                   "-o", str(model))
     assert proc.returncode == 0, proc.stderr
     assert "int8" in proc.stderr
     proc = run_cli("remove", str(src), "-o", str(tmp_path / "int8"), "-m", str(model))

@@ -180,7 +180,8 @@ def test_veil_is_transmission_times_scene_plus_airlight() -> None:
     black = np.zeros((40, 50, 3), np.float32)
     rainy = render(black, plain(intensity=0.0, transmission=0.6, airlight=0.9), np.random.default_rng(0))
     np.testing.assert_allclose(rainy, 0.4 * 0.9, atol=1e-6)
-    graded = render(black, plain(intensity=0.0, transmission=0.8, veil_gradient=0.5, airlight=1.0), np.random.default_rng(0))
+    graded = render(black, plain(intensity=0.0, transmission=0.8, veil_gradient=0.5, airlight=1.0),
+                    np.random.default_rng(0))
     np.testing.assert_allclose(graded[0], 1 - 0.8 * 0.5, atol=1e-6)  # top: farthest, thickest veil
     np.testing.assert_allclose(graded[-1], 1 - 0.8, atol=1e-6)
 
@@ -264,7 +265,8 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 def test_cli_writes_pairs_and_is_reproducible(clean_dir: Path, tmp_path: Path) -> None:
     out_a, out_b, out_c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    result = run_cli("synth", "--clean", str(clean_dir), "--out", str(out_a), "--preset", "light", "--seed", "4", "--per-image", "2")
+    result = run_cli("synth", "--clean", str(clean_dir), "--out", str(out_a), "--preset", "light", "--seed", "4",
+                     "--per-image", "2")
     assert result.returncode == 0, result.stderr
     assert "wrote 6 pairs" in result.stderr
     names = sorted(p.name for p in (out_a / "rainy").iterdir())
@@ -280,7 +282,8 @@ def test_cli_writes_pairs_and_is_reproducible(clean_dir: Path, tmp_path: Path) -
     assert record["source"] == "img1.png" and record["k"] == 1 and record["run_seed"] == 4
     regenerated = render_from_sidecar(read_rgb(out_a / "clean" / "img1_1.png"), out_a / "params" / "img1_1.json")
     np.testing.assert_array_equal(np.round(regenerated * 255), np.asarray(Image.open(out_a / "rainy" / "img1_1.png")))
-    assert run_cli("synth", "--clean", str(clean_dir), "--out", str(out_c), "--preset", "light", "--seed", "5").returncode == 0
+    assert run_cli("synth", "--clean", str(clean_dir), "--out", str(out_c), "--preset", "light",
+                   "--seed", "5").returncode == 0
     assert (out_c / "rainy" / "img1.png").read_bytes() != (out_a / "rainy" / "img1_0.png").read_bytes()
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
 
@@ -298,8 +301,8 @@ def test_cli_renders_rain_from_streak_layers_reproducibly(clean_dir: Path, tmp_p
         write_rgb(layers / f"s{i}.png", layer)
     out_a, out_b = tmp_path / "a", tmp_path / "b"
     for out, workers in ((out_a, "1"), (out_b, "2")):
-        result = run_cli("synth", "--clean", str(clean_dir), "--out", str(out), "--preset", "real", "--streaks", str(layers),
-                         "--workers", workers)
+        result = run_cli("synth", "--clean", str(clean_dir), "--out", str(out), "--preset", "real",
+                         "--streaks", str(layers), "--workers", workers)
         assert result.returncode == 0, result.stderr
     assert tree_bytes(out_a) == tree_bytes(out_b)
     record = json.loads((out_a / "params" / "img1.json").read_text())
@@ -311,7 +314,8 @@ def test_cli_renders_rain_from_streak_layers_reproducibly(clean_dir: Path, tmp_p
     np.testing.assert_array_equal(np.round(regenerated * 255), np.round(rainy * 255))
     with pytest.raises(DerainError, match="give that StreakBank"):
         render_from_sidecar(clean, out_a / "params" / "img1.json")
-    bad = run_cli("synth", "--clean", str(clean_dir), "--out", str(tmp_path / "c"), "--streaks", str(clean_dir / "nope"))
+    bad = run_cli("synth", "--clean", str(clean_dir), "--out", str(tmp_path / "c"),
+                  "--streaks", str(clean_dir / "nope"))
     assert bad.returncode == 2 and "no streak images there" in bad.stderr and not (tmp_path / "c").exists()
 
 

@@ -123,8 +123,8 @@ def test_two_process_gloo_matches_one_process(data_root: Path, tmp_path: Path) -
     env = {**os.environ, "DERAIN_DATA": str(data_root), "OMP_NUM_THREADS": "1"}
     args = ["train", "supervised", "--config", str(config), "--quiet", "--device", "cpu"]
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                          "-m", "derain", *args, "--out", str(tmp_path / "ddp")], env=env, capture_output=True, text=True,
-                         timeout=120)
+                          "-m", "derain", *args, "--out", str(tmp_path / "ddp")], env=env, capture_output=True,
+                         text=True, timeout=120)
     assert ddp.returncode == 0, ddp.stderr[-2000:]
     run_stage("supervised", config, out=tmp_path / "one", data_root=str(data_root), progress=False)
     one, two = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=True)["model"] for d in ("one", "ddp"))
@@ -160,11 +160,13 @@ def test_bad_input_fails_before_any_work(data_root: Path, tmp_path: Path) -> Non
     with pytest.raises(DerainError, match=r"config changed since the run started \(lr\)"):
         run_stage("supervised", config, {"lr": 0.1}, out=tmp_path / "done", data_root=root, resume=True, progress=False)
     with pytest.raises(DerainError, match="is the model of a 'supervised' run, expected 'distill'"):
-        run_stage("finetune", "tiny", {"init": str(tmp_path / "done")}, out=tmp_path / "ft", data_root=root, progress=False)
+        run_stage("finetune", "tiny", {"init": str(tmp_path / "done")}, out=tmp_path / "ft", data_root=root,
+                  progress=False)
     with pytest.raises(DerainError, match="no model file there; finish that distill run first"):
         run_stage("finetune", "tiny", {"init": str(tmp_path)}, out=tmp_path / "ft", data_root=root, progress=False)
     with pytest.raises(DerainError, match="evaluation-only"):
-        run_stage("supervised", config, {"pairs": ["rain100l_test"]}, out=tmp_path / "leak", data_root=root, progress=False)
+        run_stage("supervised", config, {"pairs": ["rain100l_test"]}, out=tmp_path / "leak", data_root=root,
+                  progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "done").iterdir()} == before
     assert not (tmp_path / "ft").exists() and not (tmp_path / "leak").exists()
 
@@ -182,7 +184,8 @@ def test_bad_input_fails_before_any_work(data_root: Path, tmp_path: Path) -> Non
 
 
 def test_student_is_small_relative_to_the_teachers() -> None:
-    count = {n: sum(p.numel() for p in create_model(n).parameters()) for n in ("rain_unet_s", "rain_unet_l", "rain_classifier")}
+    count = {n: sum(p.numel() for p in create_model(n).parameters())
+             for n in ("rain_unet_s", "rain_unet_l", "rain_classifier")}
     assert count["rain_unet_s"] <= 500_000
     assert 4 * count["rain_unet_s"] <= count["rain_unet_l"] + count["rain_classifier"]
     logit, feats = create_model("rain_classifier").forward_features(torch.rand(2, 3, 40, 40))
@@ -195,7 +198,8 @@ def test_finetune_can_transfer_the_encoder_only(data_root: Path, tmp_path: Path)
     from derain.weights import load_trained
 
     root = str(data_root)
-    teacher = run_stage("teacher-reconstruction", _tiny("teacher-reconstruction", tmp_path, steps=2, checkpoint_every=2),
+    teacher = run_stage("teacher-reconstruction",
+                        _tiny("teacher-reconstruction", tmp_path, steps=2, checkpoint_every=2),
                         out=tmp_path / "b", data_root=root, progress=False)
     distill = _tiny("distill", tmp_path, steps=2, checkpoint_every=2, warmup=0)
     run_stage("distill", distill, {"teacher_recognition": None, "teacher_reconstruction": teacher["run_dir"]},
@@ -244,7 +248,8 @@ def test_a_snapshot_carries_a_run_to_a_new_machine(data_root: Path, tmp_path: Pa
     run_stage("supervised", config, out=tmp_path / "first", data_root=root, progress=False, stop_at=6)
     result = run_cli("train", "snapshot", str(tmp_path / "first"), "-o", str(tmp_path / "landed"))
     assert result.returncode == 0 and "step 6 of 12" in result.stdout, result.stderr
-    assert {"snapshot.safetensors", "config.yaml", "data.json", "log.jsonl"} <= {p.name for p in (tmp_path / "landed").iterdir()}
+    assert ({"snapshot.safetensors", "config.yaml", "data.json", "log.jsonl"}
+            <= {p.name for p in (tmp_path / "landed").iterdir()})
     before = torch.load(tmp_path / "first/checkpoint.pt", weights_only=True)
 
     from derain.training.snapshot import read_snapshot
@@ -268,7 +273,8 @@ def test_a_snapshot_carries_a_run_to_a_new_machine(data_root: Path, tmp_path: Pa
     from derain.training.snapshot import export_checkpoint
 
     export_checkpoint(tmp_path / "landed", tmp_path / "landed.safetensors")  # the same from the snapshot
-    assert all(torch.equal(load_model(tmp_path / "landed.safetensors")[0].state_dict()[k], v) for k, v in net.state_dict().items())
+    assert all(torch.equal(load_model(tmp_path / "landed.safetensors")[0].state_dict()[k], v)
+               for k, v in net.state_dict().items())
 
     # the machine is gone: a new run folder continues from the landed folder alone
     with pytest.raises(DerainError, match="config changed"):
@@ -337,7 +343,8 @@ def test_corrupted_checkpoint_says_how_to_recover(data_root: Path, tmp_path: Pat
 
 def test_both_arms_of_the_ablation_have_the_same_budget() -> None:
     for profile in ("tiny", "full"):
-        finetune, supervised = (yaml.safe_load(profile_path(s, profile).read_text()) for s in ("finetune", "supervised"))
+        finetune, supervised = (yaml.safe_load(profile_path(s, profile).read_text())
+                                for s in ("finetune", "supervised"))
         differ = sorted(k for k in set(finetune) | set(supervised) if finetune.get(k) != supervised.get(k))
         assert differ == ["distill_weight", "init"], (profile, differ)
 

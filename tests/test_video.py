@@ -33,7 +33,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("clips")
     write_picture(root / "photo.png", Picture(PHOTO))
     common = ["--clean", str(root / "photo.png"), "--size", "64x48", "--fps", "12", "--preset", "heavy"]
-    for name, extra in (("pan", ["--frames", "8", "--audio"]), ("still", ["--frames", "12", "--motion", "static", "--format", "mkv"])):
+    for name, extra in (("pan", ["--frames", "8", "--audio"]),
+                        ("still", ["--frames", "12", "--motion", "static", "--format", "mkv"])):
         proc = run_cli("synth-video", str(root / name), *common, *extra)
         assert proc.returncode == 0, proc.stderr
     return {"pan": root / "pan" / "rainy.mp4", "pan_clean": root / "pan" / "clean.mp4",
@@ -157,12 +158,14 @@ def test_without_pyav_a_video_is_a_usage_error(clips: dict[str, Path], tmp_path:
 def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """400 frames: long enough to be stopped in the middle."""
     path = tmp_path_factory.mktemp("long") / "long.mp4"
-    frames = (np.round(np.roll(add_streaks(PHOTO, seed=i), i, axis=1)[:48, :64] * 255).astype(np.uint8) for i in range(400))
+    frames = (np.round(np.roll(add_streaks(PHOTO, seed=i), i, axis=1)[:48, :64] * 255).astype(np.uint8)
+              for i in range(400))
     write_video(path, frames, 25)
     return path
 
 
-@pytest.mark.parametrize("sig, code, line", [(signal.SIGTERM, 143, "derain: terminated"), (signal.SIGINT, 130, "derain: aborted")])
+@pytest.mark.parametrize("sig, code, line", [(signal.SIGTERM, 143, "derain: terminated"),
+                                             (signal.SIGINT, 130, "derain: aborted")])
 def test_a_stopped_run_leaves_no_output(long_clip: Path, tmp_path: Path, sig: int, code: int, line: str) -> None:
     out = tmp_path / "out"
     out.mkdir()

@@ -291,7 +291,8 @@ def test_serve_without_the_web_extra_says_how_to_install() -> None:
             "from derain.cli import main; main()")
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr == 'derain: error: derain serve needs the web extra (uvicorn missing): pip install -c constraints.txt "derain[web]"\n'
+    assert proc.stderr == ('derain: error: derain serve needs the web extra (uvicorn missing): '
+                           'pip install -c constraints.txt "derain[web]"\n')
 
 
 # --- the page in Chromium -------------------------------------------------------------------------
@@ -311,7 +312,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 def test_page_derains_and_downloads_what_derain_remove_writes(server: ServerThread, browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    files = [rainy_file(tmp_path / "in" / "street.jpg", seed=3), rainy_file(tmp_path / "in" / "roof.png", 96, 128, seed=4)]
+    files = [rainy_file(tmp_path / "in" / "street.jpg", seed=3),
+             rainy_file(tmp_path / "in" / "roof.png", 96, 128, seed=4)]
     upload(browser, server.url, files)
     for src in files:
         card = wait_for_card(browser, src.name)

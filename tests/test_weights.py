@@ -13,7 +13,8 @@ from derain.weights import PEERS, load_model, save_model, shipped_models
 HAVE_PEERS = (peers_root() / "prenet").is_dir()
 
 
-@pytest.mark.skipif(not HAVE_PEERS, reason=f"official PReNet weights not found at {peers_root() / 'prenet'} (set DERAIN_PEERS)")
+@pytest.mark.skipif(not HAVE_PEERS,
+                    reason=f"official PReNet weights not found at {peers_root() / 'prenet'} (set DERAIN_PEERS)")
 @pytest.mark.parametrize("name", list(PEERS))
 def test_official_prenet_weights_load_unchanged(name: str) -> None:
     """State-dict keys of our PReNet match the authors' files exactly (strict load)."""

@@ -78,7 +78,8 @@ def wait_for_card(driver, name: str, timeout: float = 120):  # -> the card's Web
 
     def finished(d):
         for card in d.find_elements(By.CSS_SELECTOR, "#jobs .card"):
-            if card.find_element(By.CLASS_NAME, "name").text == name and card.get_attribute("data-state") in ("done", "error"):
+            if (card.find_element(By.CLASS_NAME, "name").text == name
+                    and card.get_attribute("data-state") in ("done", "error")):
                 return card
         return False
 

@@ -181,7 +181,8 @@ def write_picture(path: str | os.PathLike[str], pic: Picture, overwrite: bool = 
     if target.exists() and not overwrite:
         raise exists_error(target)
     if not is_image_name(target):
-        raise DerainError(f"{target}: unsupported output format {target.suffix!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
+        raise DerainError(f"{target}: unsupported output format {target.suffix!r}; "
+                          f"use one of {', '.join(IMAGE_EXTENSIONS)}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, lambda tmp: _encode(tmp, target, pic, quality, png_level), suffix=target.suffix,
@@ -206,4 +207,5 @@ def list_images(folder: str | os.PathLike[str], extensions: tuple[str, ...] = IM
     folder = Path(folder)
     if not folder.is_dir():
         raise DerainError(f"{folder}: no such directory")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith("."))

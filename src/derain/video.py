@@ -282,7 +282,7 @@ def to_uint8(frame: np.ndarray) -> np.ndarray:
 
 
 def _add_video_stream(out: Any, settings: VideoSettings, target: Path, width: int, height: int, rate: Fraction) -> Any:
-    """The encoder stream of `target` at constant `rate`: 4:2:0, or 4:4:4 when a side is odd (4:2:0 needs even sizes)."""
+    """The encoder stream of `target`: 4:2:0, or 4:4:4 when a side is odd (4:2:0 needs even sizes)."""
     codec = settings.codec_for(target)
     try:
         stream = out.add_stream(codec, rate=rate, options=settings.encoder_options(codec))
@@ -325,7 +325,8 @@ def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], rate
                     sound = _add_tone(out, path) if tone else None
                 _encode_frame(av, out, stream, pixels, count - 1)
                 if sound:
-                    _encode_tone(av, out, sound, tone, round((count - 1) / rate * sound.rate), round(count / rate * sound.rate))
+                    _encode_tone(av, out, sound, tone, round((count - 1) / rate * sound.rate),
+                                 round(count / rate * sound.rate))
             if stream is None:
                 raise DerainError(f"{path}: no frames to write")
             out.mux(stream.encode(None))
@@ -347,7 +348,8 @@ def _add_tone(out: Any, path: Path) -> Any:
 def _encode_tone(av: Any, out: Any, stream: Any, hz: float, start: int, end: int) -> None:
     """Encode samples `start` to `end` of the sine (called per video frame, so the streams interleave)."""
     t = np.arange(start, end) / stream.rate
-    frame = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)[None], format="flt", layout="mono")
+    frame = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)[None], format="flt",
+                                       layout="mono")
     frame.sample_rate, frame.pts, frame.time_base = stream.rate, start, Fraction(1, stream.rate)
     out.mux(stream.encode(frame))
 

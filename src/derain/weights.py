@@ -51,7 +51,8 @@ def save_model(path: str | os.PathLike[str], model: nn.Module, arch: str, meta: 
     path.parent.mkdir(parents=True, exist_ok=True)
     # bytes written into the temporary file atomic_write made: safetensors' own save_file would
     # replace it with a private (0600) file, whatever the user's umask says
-    atomic_write(path, lambda p: p.write_bytes(save(tensors, metadata={"derain": json.dumps(doc)})), overwrite=overwrite)
+    atomic_write(path, lambda p: p.write_bytes(save(tensors, metadata={"derain": json.dumps(doc)})),
+                 overwrite=overwrite)
     atomic_write_text(path.with_suffix(".json"), json.dumps(doc, indent=2) + "\n")
     return doc
 
@@ -81,7 +82,8 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
     return tensors, meta
 
 
-def _read_pth(path: Path, arch: str | None, arch_kwargs: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _read_pth(path: Path, arch: str | None,
+              arch_kwargs: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if arch is None:
         raise DerainError(f"{path}: a .pth state dict does not say its architecture; name it (e.g. arch='prenet')")
     try:
@@ -105,7 +107,8 @@ def resolve(name_or_path: str | os.PathLike[str]) -> tuple[Path, str | None, dic
         rel, arch, kwargs = PEERS[name]
         path = peers_root() / rel
         if not path.is_file():
-            raise DerainError(f"peer weights {name!r} not found at {path}; set DERAIN_PEERS to the folder holding {rel}")
+            raise DerainError(f"peer weights {name!r} not found at {path}; "
+                              f"set DERAIN_PEERS to the folder holding {rel}")
         return path, arch, kwargs
     path = Path(name)
     if path.is_file():
@@ -123,7 +126,8 @@ def _build(path: Path, meta: dict[str, Any]) -> nn.Module:
     try:
         return create_model(meta["arch"], **kwargs)
     except (TypeError, ValueError) as exc:
-        raise DerainError(f"{path}: not a valid model file: {meta['arch']!r} does not take arch_kwargs {kwargs} ({exc})") from exc
+        raise DerainError(f"{path}: not a valid model file: {meta['arch']!r} does not take "
+                          f"arch_kwargs {kwargs} ({exc})") from exc
 
 
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, arch: str | None = None,
@@ -148,7 +152,8 @@ def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, arch: str |
     return model.eval(), meta
 
 
-def load_trained(ref: str | os.PathLike[str], stage: str, arch: str | None = None) -> tuple[nn.Module, dict[str, Any], Path]:
+def load_trained(ref: str | os.PathLike[str], stage: str,
+                 arch: str | None = None) -> tuple[nn.Module, dict[str, Any], Path]:
     """The network a finished training stage exported (its run folder or model file), and where from.
 
     Stages hand networks to each other only through model files, so a teacher or a distilled
@@ -157,7 +162,8 @@ def load_trained(ref: str | os.PathLike[str], stage: str, arch: str | None = Non
     path = Path(ref)
     path = path / MODEL_FILE if path.is_dir() else path
     if not path.is_file():
-        raise DerainError(f"{path}: no model file there; finish that {stage} run first (--resume), or give its model file")
+        raise DerainError(f"{path}: no model file there; finish that {stage} run first (--resume), "
+                          "or give its model file")
     model, meta = load_model(path, arch)
     if meta.get("stage") != stage:
         raise DerainError(f"{path}: is the model of a {meta.get('stage')!r} run, expected {stage!r}")

@@ -12,4 +12,5 @@ from derain.analysis.sets import ImageSet, parse_set, working_image
 from derain.analysis.stats import STATISTICS, image_statistics
 from derain.analysis.study import Study, compare_sets, measure_set
 
-__all__ = ["STATISTICS", "ImageSet", "Study", "compare_sets", "image_statistics", "measure_set", "parse_set", "working_image"]
+__all__ = ["STATISTICS", "ImageSet", "Study", "compare_sets", "image_statistics", "measure_set", "parse_set",
+           "working_image"]

@@ -14,18 +14,25 @@ from derain.errors import DerainError
 
 @click.command("analyze")
 @click.option("--set", "set_specs", multiple=True, required=True, metavar="NAME=DIR[:left|:right]",
-              help="A set of images (repeatable). ':left' / ':right' keep that half of side-by-side pair files (Rain800: DIR:right is the rainy half).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Report folder to create (report.md, CSVs, PNGs).")
+              help="A set of images (repeatable). ':left' / ':right' keep that half of side-by-side pair files "
+                   "(Rain800: DIR:right is the rainy half).")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Report folder to create (report.md, CSVs, PNGs).")
 @click.option("--reference", metavar="NAME", help="Rank every other set by its distance to this one.")
-@click.option("--size", type=click.IntRange(32, 4096), default=256, show_default=True, help="Working scale: short side in px, and the side of the square crop.")
-@click.option("--max-per-set", type=click.IntRange(1), help="Analyse at most this many images per set (seeded random subset).")
-@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Cross-validation folds of the domain classifier.")
+@click.option("--size", type=click.IntRange(32, 4096), default=256, show_default=True,
+              help="Working scale: short side in px, and the side of the square crop.")
+@click.option("--max-per-set", type=click.IntRange(1),
+              help="Analyse at most this many images per set (seeded random subset).")
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True,
+              help="Cross-validation folds of the domain classifier.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of crops, subsets and folds.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
-def analyze(set_specs: tuple[str, ...], out: Path, reference: str | None, size: int, max_per_set: int | None, folds: int, seed: int, overwrite: bool) -> None:
+def analyze(set_specs: tuple[str, ...], out: Path, reference: str | None, size: int, max_per_set: int | None,
+            folds: int, seed: int, overwrite: bool) -> None:
     """Compare sets of rainy images: per-image statistics, distances between sets, a report.
 
-    Example: derain analyze --set rain800=DATA/rain800_train/concat:right --set real=DATA/real_rainy/sirr147 --reference real --out report
+    Example: derain analyze --set rain800=DATA/rain800_train/concat:right --set real=DATA/real_rainy/sirr147
+    --reference real --out report
     """
     from derain import __version__
     from derain.analysis.report import check_destination, write_report

@@ -36,7 +36,8 @@ def plot_histograms(study: Study, path: Path, reference: str | None = None) -> N
         low, high = np.percentile(pooled[:, j], [1, 99])
         bins = np.linspace(low, high if high > low else low + 1, 21)
         for r in study.sets:
-            style = {"histtype": "stepfilled", "color": "0.8"} if r.name == reference else {"histtype": "step", "linewidth": 1.3}
+            style = ({"histtype": "stepfilled", "color": "0.8"} if r.name == reference
+                     else {"histtype": "step", "linewidth": 1.3})
             ax.hist(np.clip(r.values[:, j], bins[0], bins[-1]), bins=bins, density=True, label=r.name, **style)
         ax.set_title(name, fontsize=10)
         ax.tick_params(labelsize=7)
@@ -89,6 +90,7 @@ def plot_distance_matrices(study: Study, path: Path) -> None:
             for j in range(n):
                 if i != j and np.isfinite(mat[i, j]):
                     light = mat[i, j] > np.nanmean(mat)  # viridis is light at the top
-                    ax.text(j, i, f"{mat[i, j]:.2g}", ha="center", va="center", fontsize=6, color="black" if light else "white")
+                    ax.text(j, i, f"{mat[i, j]:.2g}", ha="center", va="center", fontsize=6,
+                            color="black" if light else "white")
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
     _save(fig, path)

@@ -35,7 +35,8 @@ def _accuracy(p: PairDistance) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows), ""]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows),
+            ""]
 
 
 def _matrix(study: Study, cell: Callable[[PairDistance], str]) -> list[str]:
@@ -45,7 +46,8 @@ def _matrix(study: Study, cell: Callable[[PairDistance], str]) -> list[str]:
 
 
 def _reference_section(study: Study, reference: str) -> list[str]:
-    others = sorted((r.name for r in study.sets if r.name != reference), key=lambda n: study.pair(n, reference).wasserstein_mean)
+    others = sorted((r.name for r in study.sets if r.name != reference),
+                    key=lambda n: study.pair(n, reference).wasserstein_mean)
     lines = [
         f"## Distance of every set to `{reference}`",
         "",
@@ -53,8 +55,10 @@ def _reference_section(study: Study, reference: str) -> list[str]:
         "",
     ]
     pairs = {n: study.pair(n, reference) for n in others}
-    rows = [[n, _fmt(p.wasserstein_mean), _fmt(p.wasserstein_rain), _fmt(p.wasserstein_picture), _fmt(p.frechet), _fmt(p.mmd2), _accuracy(p)] for n, p in pairs.items()]
-    header = ["set", "mean Wasserstein", "rain-layer stats", "picture stats", "Frechet", "MMD²", "classifier accuracy [95% CI]"]
+    rows = [[n, _fmt(p.wasserstein_mean), _fmt(p.wasserstein_rain), _fmt(p.wasserstein_picture), _fmt(p.frechet),
+             _fmt(p.mmd2), _accuracy(p)] for n, p in pairs.items()]
+    header = ["set", "mean Wasserstein", "rain-layer stats", "picture stats", "Frechet", "MMD²",
+              "classifier accuracy [95% CI]"]
     lines += _table(header, rows)
     lines += [f"Rain-layer statistics: {', '.join(RAIN_LAYER)}; picture statistics: the others.", ""]
     lines += [f"Per statistic (Wasserstein distance to `{reference}` in standard deviations; closest set in bold):", ""]
@@ -71,15 +75,18 @@ def render_markdown(study: Study, provenance: dict[str, str], reference: str | N
     lines = ["# Statistical study of rainy image sets", ""]
     lines += [f"- **{k}**: `{v}`" for k, v in provenance.items()]
     lines += [
-        f"- **working image**: short side resized to {study.size} px (bicubic, antialiased), one {study.size}x{study.size} crop per image at a seeded position (seed {study.seed})",
+        f"- **working image**: short side resized to {study.size} px (bicubic, antialiased), "
+        f"one {study.size}x{study.size} crop per image at a seeded position (seed {study.seed})",
         "",
         "## Sets",
         "",
     ]
     rows = []
     for r in study.sets:
-        reasons = Counter("too small" if "below the working size" in why else "unreadable" for why in r.image_set.skipped.values())
-        rows.append([r.name, f"`{r.image_set.spec}`", str(r.listed), str(len(r.files)), ", ".join(f"{n} {k}" for k, n in sorted(reasons.items())) or "0"])
+        reasons = Counter("too small" if "below the working size" in why else "unreadable"
+                          for why in r.image_set.skipped.values())
+        rows.append([r.name, f"`{r.image_set.spec}`", str(r.listed), str(len(r.files)),
+                     ", ".join(f"{n} {k}" for k, n in sorted(reasons.items())) or "0"])
     lines += _table(["set", "folder", "images", "analysed", "skipped"], rows)
 
     names = [r.name for r in study.sets]
@@ -90,14 +97,16 @@ def render_markdown(study: Study, provenance: dict[str, str], reference: str | N
         rows.append([stat, *(f"{_fmt(q[0])} [{_fmt(q[1])}, {_fmt(q[2])}]" for q in quartiles)])
     lines += _table(["statistic", *names], rows)
     shaded = f" (`{reference}` shaded grey)" if reference else ""
-    lines += [f"Histograms of every statistic per set{shaded}, and each set's mean orientation histogram:", "", "![histograms](histograms.png)", "", "![orientation](orientation.png)", ""]
+    lines += [f"Histograms of every statistic per set{shaded}, and each set's mean orientation histogram:", "",
+              "![histograms](histograms.png)", "", "![orientation](orientation.png)", ""]
 
     if len(names) > 1:
         lines += [
             "## Distances between sets",
             "",
             "Statistics are divided by their standard deviation over every image of this study before any distance, "
-            "so the numbers are in standard deviations and comparable across pairs of the same report (not across reports).",
+            "so the numbers are in standard deviations and comparable across pairs of the same report "
+            "(not across reports).",
             "",
             "Mean over statistics of the per-statistic Wasserstein-1 distance:",
             "",
@@ -111,8 +120,8 @@ def render_markdown(study: Study, provenance: dict[str, str], reference: str | N
             f"Unbiased MMD² (Gaussian kernel, bandwidth {_fmt(study.bandwidth)} = median pairwise distance):",
             "",
             *_matrix(study, lambda p: _fmt(p.mmd2)),
-            f"Learned domain distance: {study.folds}-fold cross-validated accuracy [Wilson 95% CI] of a logistic regression "
-            "on the standardised statistics, larger set subsampled to the smaller (chance = 0.50):",
+            f"Learned domain distance: {study.folds}-fold cross-validated accuracy [Wilson 95% CI] of a logistic "
+            "regression on the standardised statistics, larger set subsampled to the smaller (chance = 0.50):",
             "",
             *_matrix(study, _accuracy),
             "![distance matrices](distances.png)",
@@ -121,9 +130,11 @@ def render_markdown(study: Study, provenance: dict[str, str], reference: str | N
     if reference is not None:
         lines += _reference_section(study, reference)
 
-    lines += ["## Statistics", "", "Computed on the working image; intensities in [0, 1], lengths in working-scale pixels.", ""]
+    lines += ["## Statistics", "",
+              "Computed on the working image; intensities in [0, 1], lengths in working-scale pixels.", ""]
     lines += _table(["statistic", "meaning"], [[k, v] for k, v in STATISTICS.items()])
-    lines += ["Every per-image value is in `statistics.csv`, every distance in `distances.csv`, each set's mean orientation histogram in `orientation.csv`.", ""]
+    lines += ["Every per-image value is in `statistics.csv`, every distance in `distances.csv`, "
+              "each set's mean orientation histogram in `orientation.csv`.", ""]
 
     skipped = [(r.name, f, why) for r in study.sets for f, why in sorted(r.image_set.skipped.items())]
     if skipped:
@@ -138,7 +149,8 @@ def _write_csvs(study: Study, folder: Path) -> None:
         out.writerow(["set", "file", *STAT_NAMES])
         for r in study.sets:
             out.writerows([r.name, f, *(f"{v:.5g}" for v in row)] for f, row in zip(r.files, r.values))
-    with open(folder / "orientation.csv", "w", newline="") as fh:  # per set: per image would be most of the report's size
+    # per set: per image would be most of the report's size
+    with open(folder / "orientation.csv", "w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["set", *(f"deg_{k * 180 // ORIENTATION_BINS}" for k in range(ORIENTATION_BINS))])
         out.writerows([r.name, *(f"{v:.5f}" for v in r.orientation.mean(axis=0))] for r in study.sets)
@@ -153,7 +165,8 @@ def _write_csvs(study: Study, folder: Path) -> None:
             out.writerow([a, b, "frechet", f"{p.frechet:.6g}", "", ""])
             out.writerow([a, b, "mmd2", f"{p.mmd2:.6g}", "", ""])
             if p.domain:
-                out.writerow([a, b, "domain_accuracy", f"{p.domain.accuracy:.6g}", f"{p.domain.low:.6g}", f"{p.domain.high:.6g}"])
+                out.writerow([a, b, "domain_accuracy", f"{p.domain.accuracy:.6g}", f"{p.domain.low:.6g}",
+                              f"{p.domain.high:.6g}"])
 
 
 def check_destination(out: Path, overwrite: bool) -> None:
@@ -164,7 +177,8 @@ def check_destination(out: Path, overwrite: bool) -> None:
         raise DerainError(f"{out}: already exists (use --overwrite to replace it)")
 
 
-def write_report(study: Study, out: Path, provenance: dict[str, str], reference: str | None = None, overwrite: bool = False) -> Path:
+def write_report(study: Study, out: Path, provenance: dict[str, str], reference: str | None = None,
+                 overwrite: bool = False) -> Path:
     """Write the report folder atomically; returns the path of the Markdown file."""
     from derain.analysis import plots  # matplotlib only when a report is written
 

@@ -57,7 +57,8 @@ def parse_set(text: str) -> ImageSet:
     return ImageSet(name, Path(folder), half)
 
 
-def working_image(rgb: np.ndarray, key: str, size: int = WORKING_SIZE, seed: int = 0, half: str | None = None) -> np.ndarray:
+def working_image(rgb: np.ndarray, key: str, size: int = WORKING_SIZE, seed: int = 0,
+                  half: str | None = None) -> np.ndarray:
     """The `size` x `size` working image of `rgb` (see module docstring); `key` seeds the crop."""
     if half is not None:
         mid = rgb.shape[1] // 2
@@ -68,7 +69,8 @@ def working_image(rgb: np.ndarray, key: str, size: int = WORKING_SIZE, seed: int
     scale = size / min(h, w)
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
     if (new_w, new_h) != (w, h):
-        rgb = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., c])).resize((new_w, new_h), Image.Resampling.BICUBIC)) for c in range(3)], axis=2)
+        rgb = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., c]))
+                                   .resize((new_w, new_h), Image.Resampling.BICUBIC)) for c in range(3)], axis=2)
     rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
     top, left = int(rng.integers(0, new_h - size + 1)), int(rng.integers(0, new_w - size + 1))
     return np.clip(rgb[top : top + size, left : left + size], 0.0, 1.0).astype(np.float32)
@@ -85,7 +87,8 @@ def select_files(image_set: ImageSet, max_count: int | None, seed: int) -> list[
     return files
 
 
-def iter_working_images(image_set: ImageSet, files: list[Path], size: int, seed: int) -> Iterator[tuple[Path, np.ndarray]]:
+def iter_working_images(image_set: ImageSet, files: list[Path], size: int,
+                        seed: int) -> Iterator[tuple[Path, np.ndarray]]:
     """Yield (file, working image); unreadable or too small files go to `image_set.skipped`."""
     for path in files:
         try:

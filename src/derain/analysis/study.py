@@ -74,7 +74,8 @@ class Study:
         return self.pairs[(a, b)] if (a, b) in self.pairs else self.pairs[(b, a)]
 
 
-def measure_set(image_set: ImageSet, paths: list[Path], size: int, seed: int, progress: Callable[[int], None] | None = None) -> SetResult:
+def measure_set(image_set: ImageSet, paths: list[Path], size: int, seed: int,
+                progress: Callable[[int], None] | None = None) -> SetResult:
     """Statistics of the readable images among `paths`; none readable is a `DerainError`."""
     files, rows, hists = [], [], []
     for path, image in iter_working_images(image_set, paths, size, seed):
@@ -85,7 +86,8 @@ def measure_set(image_set: ImageSet, paths: list[Path], size: int, seed: int, pr
         if progress:
             progress(1)
     if not rows:
-        raise DerainError(f"set {image_set.name!r}: none of the {len(paths)} images in {image_set.folder} could be analysed (unreadable or smaller than {size} px)")
+        raise DerainError(f"set {image_set.name!r}: none of the {len(paths)} images in {image_set.folder} could be "
+                          f"analysed (unreadable or smaller than {size} px)")
     return SetResult(image_set, len(paths), files, np.array(rows), np.array(hists))
 
 

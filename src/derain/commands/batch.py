@@ -31,12 +31,16 @@ INSTALL_HINT = "derain batch needs Ray: pip install 'derain[ray]'"
               help="Folder for the results (same file names); on a cluster, one every node can write to.")
 @click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Shipped model name, peer name (e.g. prenet_rain100l) or path to a .safetensors file.")
-@click.option("--address", help="Ray cluster to join: auto, ray://HOST:PORT or HOST:PORT. Default: a local Ray instance.")
-@click.option("--actors", type=click.IntRange(min=1), help="Model actors (default: one per CPU of the cluster, one torch thread each).")
+@click.option("--address",
+              help="Ray cluster to join: auto, ray://HOST:PORT or HOST:PORT. Default: a local Ray instance.")
+@click.option("--actors", type=click.IntRange(min=1),
+              help="Model actors (default: one per CPU of the cluster, one torch thread each).")
 @click.option("--tile", default="auto", show_default=True,
               help="Tile size in pixels, 0 for none, or auto (tiles images above 1 MP).")
-@click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0), help="Tile overlap, blended linearly.")
-@click.option("--overwrite", is_flag=True, help="Redo and replace existing outputs (default: skip them, so a re-run resumes).")
+@click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0),
+              help="Tile overlap, blended linearly.")
+@click.option("--overwrite", is_flag=True,
+              help="Redo and replace existing outputs (default: skip them, so a re-run resumes).")
 def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str | None, actors: int | None,
           tile: str, overlap: int, overwrite: bool) -> None:
     """Derain INPUTS on Ray: image files, folders, globs, .txt lists (one input per line) or URIs

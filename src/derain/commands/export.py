@@ -20,7 +20,8 @@ def export() -> None:
 @export.command("onnx")
 @click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Shipped model name, peer name (e.g. prenet_rain100l) or path to a .safetensors file.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The .onnx file to write.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .onnx file to write.")
 @click.option("--int8", is_flag=True, help="Quantise to static int8: about twice as fast on CPUs with VNNI, "
                                            "calibrated on --calibration photos; it costs quality (measure it).")
 @click.option("--calibration", multiple=True, default=("sirr147", "bsds500"), show_default=True,

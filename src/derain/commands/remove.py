@@ -88,26 +88,32 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write results into this folder (same file names). Default: beside each input, with --suffix.")
-@click.option("--suffix", default="_derained", show_default=True, help="Appended to the file name when writing beside the input.")
+@click.option("--suffix", default="_derained", show_default=True,
+              help="Appended to the file name when writing beside the input.")
 @click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Shipped model name, peer name (e.g. prenet_rain100l), or a .safetensors or .onnx file.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--tile", default="auto", show_default=True,
               help="Tile size in pixels, 0 for none, or auto (tiles images above 1 MP so 12 MP stays under 2 GiB).")
-@click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0), help="Tile overlap, blended linearly.")
-@click.option("--bf16", is_flag=True, help="bfloat16 autocast: faster only on hardware with native bf16 (e.g. AVX-512 BF16, AMX, GPUs); ~1e-3 difference.")
+@click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0),
+              help="Tile overlap, blended linearly.")
+@click.option("--bf16", is_flag=True,
+              help="bfloat16 autocast: faster only on hardware with native bf16 (e.g. AVX-512 BF16, AMX, GPUs); "
+                   "~1e-3 difference.")
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
               help="Run the network on PyTorch or on onnxruntime (extra derain[onnx]; CPU); auto: torch, "
                    "onnxruntime for an .onnx model.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never inputs).")
 @click.option("--video-codec", default="auto", show_default=True,
               help="Video encoder: libx264, libx265, libvpx-vp9; auto is libvpx-vp9 for .webm, libx264 otherwise.")
-@click.option("--crf", type=click.IntRange(0, 63), help="Video quality, lower is better (default: 18 x264, 20 x265, 31 vp9).")
+@click.option("--crf", type=click.IntRange(0, 63),
+              help="Video quality, lower is better (default: 18 x264, 20 x265, 31 vp9).")
 @click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
               help="x264/x265 speed preset (slower: smaller files at the same quality).")
 @click.option("--temporal", default=1, show_default=True, type=click.IntRange(min=1),
               help="Video: average still parts over about K frames to remove flicker from leftover rain; 1 is off.")
-@click.option("--temporal-threshold", default=DEFAULT_THRESHOLD, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--temporal-threshold", default=DEFAULT_THRESHOLD, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
               help="Video: change (8-bit levels) above which a pixel counts as moving and is not averaged.")
 def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_name: str, device: str, tile: str,
            overlap: int, bf16: bool, backend: str, overwrite: bool, video_codec: str, crf: int | None, preset: str,
@@ -117,7 +123,8 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
 
     check_suffix(suffix)
     tile_size = parse_tile(tile)
-    files, errors = expand_inputs(inputs, skip_suffix="" if out_dir else suffix, extensions=IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+    files, errors = expand_inputs(inputs, skip_suffix="" if out_dir else suffix,
+                                  extensions=IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
     for line in errors:
         click.echo(f"derain: error: {line}", err=True)
     if not files:

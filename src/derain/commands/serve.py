@@ -43,7 +43,8 @@ def listen(host: str, port: int) -> socket.socket:
               help="Address to listen on; 0.0.0.0 lets other computers on the network use the page.")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
-              help="Model selected on the page: shipped name, peer name or .safetensors path (the shipped ones are offered too).")
+              help="Model selected on the page: shipped name, peer name or .safetensors path "
+                   "(the shipped ones are offered too).")
 @click.option("--max-upload-mb", default=200.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Largest upload, in MiB.")
 @click.option("--max-megapixels", default=50.0, show_default=True, type=click.FloatRange(min=0, max=100, min_open=True),

@@ -74,8 +74,10 @@ def is_eval_only(name_or_path: str | os.PathLike[str], root: str | os.PathLike[s
     return any(target.is_relative_to((base / e.path).resolve()) for e in CATALOG.values() if e.eval_only)
 
 
-def open_training_dataset(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> FolderDataset:
+def open_training_dataset(name_or_path: str | os.PathLike[str],
+                          root: str | os.PathLike[str] | None = None) -> FolderDataset:
     """`open_dataset`, refusing evaluation-only sets (the leakage rules of the data README)."""
     if is_eval_only(name_or_path, root):
-        raise DerainError(f"dataset {str(name_or_path)!r} is evaluation-only and may not be used for training or tuning")
+        raise DerainError(f"dataset {str(name_or_path)!r} is evaluation-only and may not be used for training "
+                          "or tuning")
     return open_dataset(name_or_path, root)

@@ -39,7 +39,8 @@ def random_crop(size: int) -> Transform:
         h, w = arrays[0].shape[:2]
         ph, pw = max(0, size - h), max(0, size - w)
         if ph or pw:
-            arrays = [np.pad(a, ((0, ph), (0, pw), (0, 0)), mode="reflect" if ph < h and pw < w else "edge") for a in arrays]
+            arrays = [np.pad(a, ((0, ph), (0, pw), (0, 0)), mode="reflect" if ph < h and pw < w else "edge")
+                      for a in arrays]
             h, w = h + ph, w + pw
         top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
         return [a[top : top + size, left : left + size] for a in arrays]
@@ -179,7 +180,8 @@ class MixedSampler:
             except DerainError as exc:
                 if (k, index) not in self.skipped:
                     self.skipped.add((k, index))
-                    warnings.warn(f"skipping a training image ({exc}); {len(self.skipped)} skipped so far", stacklevel=2)
+                    warnings.warn(f"skipping a training image ({exc}); {len(self.skipped)} skipped so far",
+                                  stacklevel=2)
                 continue
             return transform(arrays, rng)
         raise DerainError("no readable training image in 100 draws: check the data folders")
@@ -205,5 +207,5 @@ def fixed_patches(source: ArraySource, transform: Transform, seed: int, limit: i
 
 def stack(items: list[list[np.ndarray]]) -> list[torch.Tensor]:
     """Patches (list of per-item array lists) as one (N, 3, P, P) float tensor per role."""
-    return [torch.from_numpy(np.stack([np.ascontiguousarray(it[k]) for it in items])).permute(0, 3, 1, 2).float().contiguous()
-            for k in range(len(items[0]))]
+    return [torch.from_numpy(np.stack([np.ascontiguousarray(it[k]) for it in items]))
+            .permute(0, 3, 1, 2).float().contiguous() for k in range(len(items[0]))]

@@ -68,7 +68,8 @@ class EvalReport:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "results.md", self.to_markdown())
         atomic_write(out / "results.csv", self._write_csv)
-        summary = {"model": self.model, "dataset": self.dataset, "images": len(self.rows), "mean": self.mean, "rows": self.rows}
+        summary = {"model": self.model, "dataset": self.dataset, "images": len(self.rows), "mean": self.mean,
+                   "rows": self.rows}
         atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
         return out
 

@@ -113,7 +113,8 @@ def brisque(img: np.ndarray, model_path: str | Path | None = None) -> float:
     model = _load_model(Path(model_path) if model_path else brisque_model_path())
     plane = metric_planes(to_uint8(img), "gray")[..., 0]
     if min(plane.shape) < MIN_SIDE:
-        raise DerainError(f"BRISQUE needs images of at least {MIN_SIDE}x{MIN_SIDE} pixels, got {plane.shape[1]}x{plane.shape[0]}")
+        raise DerainError(f"BRISQUE needs images of at least {MIN_SIDE}x{MIN_SIDE} pixels, "
+                          f"got {plane.shape[1]}x{plane.shape[0]}")
     feats = features(plane)
     if not np.isfinite(feats).all():
         raise DerainError("BRISQUE is undefined for this image: it has no texture (flat image?)")

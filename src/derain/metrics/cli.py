@@ -21,4 +21,5 @@ def setup_metrics(source: Path | None, force: bool) -> None:
     sha256 is checked. NIQE and PSNR/SSIM need no setup.
     """
     path, written = install_brisque_model(source, force=force)
-    click.echo(f"installed BRISQUE model: {path}" if written else f"BRISQUE model already installed and verified: {path}")
+    click.echo(f"installed BRISQUE model: {path}" if written
+               else f"BRISQUE model already installed and verified: {path}")

@@ -46,7 +46,8 @@ def psnr(pred: np.ndarray, target: np.ndarray, channel: Channel = "y") -> float:
 def ssim_plane(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """Mean SSIM of two float64 (H, W) planes over the 'valid' region."""
     if min(a.shape) < SSIM_WINDOW:
-        raise DerainError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {a.shape[1]}x{a.shape[0]}")
+        raise DerainError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, "
+                          f"got {a.shape[1]}x{a.shape[0]}")
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     mu_a, mu_b, aa, bb, ab = (gaussian_filter(p, SSIM_WINDOW, SSIM_SIGMA, "valid") for p in (a, b, a * a, b * b, a * b))
     var_a, var_b, cov = aa - mu_a**2, bb - mu_b**2, ab - mu_a * mu_b

@@ -66,7 +66,8 @@ def niqe(img: np.ndarray, channel: Channel = "gray") -> float:
     plane = metric_planes(to_uint8(img), channel)[..., 0]
     rows, cols = plane.shape[0] // BLOCK, plane.shape[1] // BLOCK
     if rows * cols == 0:
-        raise DerainError(f"NIQE needs an image of at least {BLOCK}x{BLOCK} pixels, got {plane.shape[1]}x{plane.shape[0]}")
+        raise DerainError(f"NIQE needs an image of at least {BLOCK}x{BLOCK} pixels, "
+                          f"got {plane.shape[1]}x{plane.shape[0]}")
     plane = plane[: rows * BLOCK, : cols * BLOCK]
     half = imresize(plane, 0.5)
     feats = np.concatenate([

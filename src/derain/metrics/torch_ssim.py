@@ -27,9 +27,11 @@ def _blur_valid(t: torch.Tensor) -> torch.Tensor:
 def ssim_torch(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Mean SSIM over batch, channels and pixels of two (B, C, H, W) tensors in [0, data_range]."""
     if x.shape != y.shape or x.ndim != 4:
-        raise DerainError(f"ssim_torch expects two (B, C, H, W) tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise DerainError("ssim_torch expects two (B, C, H, W) tensors of one shape, "
+                          f"got {tuple(x.shape)} and {tuple(y.shape)}")
     if min(x.shape[-2:]) < SSIM_WINDOW:
-        raise DerainError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {tuple(x.shape[-2:])}")
+        raise DerainError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, "
+                          f"got {tuple(x.shape[-2:])}")
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     mu_x, mu_y, xx, yy, xy = _blur_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1)).chunk(5, dim=1)
     var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y

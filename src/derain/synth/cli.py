@@ -97,8 +97,8 @@ def render_source(src: Path, stems: list[str], preset: Preset, seed: int, stage:
         else:  # the same clean image: copy the file rather than encode it again (stage is private)
             shutil.copyfile(stage / "clean" / f"{stems[0]}.png", stage / "clean" / f"{stem}.png")
         write_rgb(stage / "rainy" / f"{stem}.png", rainy, png_level=FAST_PNG)
-        record = make_sidecar(params, s, source=src.name, k=k, run_seed=seed, preset=preset.name, size=list(clean.shape[:2]),
-                              **({"streaks": Path(streaks).name} if streaks else {}))
+        record = make_sidecar(params, s, source=src.name, k=k, run_seed=seed, preset=preset.name,
+                              size=list(clean.shape[:2]), **({"streaks": Path(streaks).name} if streaks else {}))
         (stage / "params" / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return None
 
@@ -116,7 +116,8 @@ def synthesize(files: list[Path], stems: list[list[str]], preset: Preset, seed: 
         if pool:  # on an interrupt, drop the pending pairs rather than render them all before cleaning up
             stack.callback(pool.shutdown, cancel_futures=True)
         results = pool.map(render_source, *zip(*jobs)) if pool else itertools.starmap(render_source, jobs)
-        bar = stack.enter_context(tqdm(total=sum(map(len, stems)), unit="pair", disable=len(files) < 2, file=sys.stderr))
+        bar = stack.enter_context(tqdm(total=sum(map(len, stems)), unit="pair", disable=len(files) < 2,
+                                       file=sys.stderr))
         for (src, copies, *_), problem in zip(jobs, results):
             if problem:
                 skipped.append(src.name)
@@ -128,12 +129,14 @@ def synthesize(files: list[Path], stems: list[list[str]], preset: Preset, seed: 
 
 
 @click.command()
-@click.option("--clean", "clean_dir", required=True, type=click.Path(path_type=Path), help="Folder of rain-free images.")
+@click.option("--clean", "clean_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder of rain-free images.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output folder: rainy/, clean/ (same names), params/ (one JSON per pair), synth.json.")
 @click.option("--preset", default="medium", show_default=True,
               help=f"Shipped preset ({', '.join(list_presets())}) or path to a preset YAML file.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Run seed; each pair's seed derives from it.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Run seed; each pair's seed derives from it.")
 @click.option("--per-image", default=1, show_default=True, type=click.IntRange(min=1),
               help="Rainy versions per clean image (named STEM_K.png when above 1).")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N images (sorted by name).")
@@ -142,7 +145,8 @@ def synthesize(files: list[Path], stems: list[list[str]], preset: Preset, seed: 
 @click.option("--streaks", "streaks_dir", type=click.Path(path_type=Path),
               help="Folder of rendered streak layers (e.g. the Garg-Nayar set streaks/garg06): the rain is recombined "
                    "from them, lit, veiled and photographed as the preset says.")
-@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder, replacing files of the same name.")
+@click.option("--overwrite", is_flag=True,
+              help="Write into a non-empty output folder, replacing files of the same name.")
 def synth(clean_dir: Path, out_dir: Path, preset: str, seed: int, per_image: int, limit: int | None, workers: int,
           streaks_dir: Path | None, overwrite: bool) -> None:
     """Render synthetic rain on the images in --clean; every pair can be regenerated from its JSON."""
@@ -161,12 +165,14 @@ def synth(clean_dir: Path, out_dir: Path, preset: str, seed: int, per_image: int
         written, skipped = synthesize(files, stems, loaded, seed, stage, workers, streaks)
         if not written:
             raise DerainError(f"{clean_dir}: none of the {len(files)} images could be read")
-        manifest = {"preset": loaded.name, "preset_spec": loaded.source, "streaks": streaks, "seed": seed, "per_image": per_image,
-                    "clean_dir": str(clean_dir.absolute()), "pairs": written, "skipped": skipped}
+        manifest = {"preset": loaded.name, "preset_spec": loaded.source, "streaks": streaks, "seed": seed,
+                    "per_image": per_image, "clean_dir": str(clean_dir.absolute()), "pairs": written,
+                    "skipped": skipped}
         (stage / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         publish(stage, out_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     elapsed = time.perf_counter() - start
     note = f", skipped {len(skipped)} unreadable image(s)" if skipped else ""
-    click.echo(f"wrote {written} pairs to {out_dir} in {elapsed:.1f} s ({written / elapsed:.1f} pairs/s){note}", err=True)
+    click.echo(f"wrote {written} pairs to {out_dir} in {elapsed:.1f} s ({written / elapsed:.1f} pairs/s){note}",
+               err=True)

@@ -143,8 +143,8 @@ def write_clip(out_dir: Path, photo: Path, size: tuple[int, int], frames: int, f
               help="Container of both clips (H.264, or VP9 for webm).")
 @click.option("--audio", is_flag=True, help="Add a 440 Hz tone as a sound track (to check that derain copies audio).")
 @click.option("--overwrite", is_flag=True, help="Replace existing clips.")
-def synth_video(out_dir: Path, clean_path: Path, frames: int, fps: int, size: str, motion: str, fall: float, preset: str,
-                seed: int, ext: str, audio: bool, overwrite: bool) -> None:
+def synth_video(out_dir: Path, clean_path: Path, frames: int, fps: int, size: str, motion: str, fall: float,
+                preset: str, seed: int, ext: str, audio: bool, overwrite: bool) -> None:
     """Render OUT_DIR/rainy.EXT and OUT_DIR/clean.EXT (same frames, without rain) and clip.json."""
     dims = parse_size(size)
     rainy, clean = write_clip(out_dir, clean_path, dims, frames, fps, motion, fall, preset, seed, ext, audio, overwrite)

@@ -44,7 +44,8 @@ class MixtureConfig:
         known = set(list_presets()) | {STREAKS}
         unknown = sorted(set(self.sources) - known)
         if unknown or not self.sources:
-            raise DerainError(f"config: synth.sources: unknown {', '.join(unknown) or '(empty)'}; known: {', '.join(sorted(known))}")
+            raise DerainError(f"config: synth.sources: unknown {', '.join(unknown) or '(empty)'}; "
+                              f"known: {', '.join(sorted(known))}")
         if min(self.sources.values()) < 0 or sum(self.sources.values()) <= 0:
             raise DerainError("config: synth.sources weights must be >= 0 and not all 0")
         if self.val in self.clean:
@@ -70,7 +71,8 @@ class RainMixture:
     def source(self, rng: np.random.Generator) -> str:
         return self.names[int(rng.choice(len(self.names), p=self.weights))]
 
-    def pair(self, clean: np.ndarray, rng: np.random.Generator, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def pair(self, clean: np.ndarray, rng: np.random.Generator,
+             source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rainy, target) for a float (H, W, 3) rain-free crop; `source` forces the kind of rain."""
         if source is None and rng.random() < self.identity:
             return clean, clean
@@ -89,7 +91,8 @@ class RainMixture:
 
 def camera(images: list[np.ndarray], params: RainParams, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """The same sensor noise field and JPEG quality on every image (rainy and its target)."""
-    noise = params.noise_sigma * rng.standard_normal(images[0].shape, dtype=np.float32) if params.noise_sigma > 0 else 0.0
+    noise = (params.noise_sigma * rng.standard_normal(images[0].shape, dtype=np.float32) if params.noise_sigma > 0
+             else 0.0)
     out = [np.clip(im + noise, 0.0, 1.0).astype(np.float32) for im in images]
     return tuple(jpeg(im, params.jpeg_quality) if params.jpeg_quality else im for im in out)
 

@@ -76,8 +76,10 @@ def render_from_sidecar(clean: np.ndarray, sidecar: dict[str, Any] | str | Path,
     """
     data = sidecar if isinstance(sidecar, dict) else read_sidecar(sidecar)
     if "size" in data and list(data["size"]) != list(clean.shape[:2]):
-        raise DerainError(f"clean image is {clean.shape[1]}x{clean.shape[0]} but the sidecar was made for {data['size'][1]}x{data['size'][0]}")
+        raise DerainError(f"clean image is {clean.shape[1]}x{clean.shape[0]} but the sidecar was made for "
+                          f"{data['size'][1]}x{data['size'][0]}")
     if data.get("streaks") and streaks is None:
         raise DerainError(f"this pair's rain came from the streak layers {data['streaks']!r}: give that StreakBank")
     _, noise_rng = pair_rngs(data["pair_seed"])
-    return render(quantize(clean), RainParams.from_dict(data["params"]), noise_rng, streaks if data.get("streaks") else None)
+    return render(quantize(clean), RainParams.from_dict(data["params"]), noise_rng,
+                  streaks if data.get("streaks") else None)

@@ -70,7 +70,8 @@ def _pair(where: str, spec: Any, what: str) -> tuple[float, float]:
 def _parse_mapping(where: str, spec: dict[str, Any]) -> Dist:
     kinds = [k for k in DIST_KINDS if k in spec]
     if len(kinds) != 1 or set(spec) - {*kinds, "clip", "weights"}:
-        raise DerainError(f"{where}: a distribution is one of {', '.join(DIST_KINDS)} (got keys {', '.join(map(str, spec))})")
+        raise DerainError(f"{where}: a distribution is one of {', '.join(DIST_KINDS)} "
+                          f"(got keys {', '.join(map(str, spec))})")
     kind = kinds[0]
     if ("clip" in spec) != (kind == "normal") or ("weights" in spec and kind != "choice"):
         raise DerainError(f"{where}: 'clip' is required by normal and only allowed there; 'weights' only with choice")
@@ -79,8 +80,8 @@ def _parse_mapping(where: str, spec: dict[str, Any]) -> Dist:
         if not isinstance(choices, list) or not choices:
             raise DerainError(f"{where}: choice needs a non-empty list")
         if weights is not None:
-            if not (isinstance(weights, list) and len(weights) == len(choices) and all(_is_number(w) and w >= 0 for w in weights)
-                    and sum(weights) > 0):
+            if not (isinstance(weights, list) and len(weights) == len(choices)
+                    and all(_is_number(w) and w >= 0 for w in weights) and sum(weights) > 0):
                 raise DerainError(f"{where}: weights must be {len(choices)} non-negative numbers, not all zero")
             weights = tuple(float(w) / sum(weights) for w in weights)
         return Dist("choice", tuple(choices), weights=weights)
@@ -91,7 +92,8 @@ def _parse_mapping(where: str, spec: dict[str, Any]) -> Dist:
             raise DerainError(f"{where}: normal needs std >= 0 and an increasing clip")
         return Dist(kind, (lo, hi), clip=clip)
     if lo > hi or (kind == "loguniform" and lo <= 0):
-        raise DerainError(f"{where}: {kind} range [{lo:g}, {hi:g}] must be increasing{' and positive' if kind == 'loguniform' else ''}")
+        raise DerainError(f"{where}: {kind} range [{lo:g}, {hi:g}] must be "
+                          f"increasing{' and positive' if kind == 'loguniform' else ''}")
     return Dist(kind, (lo, hi))
 
 
@@ -143,10 +145,12 @@ class Preset:
         layers = data.get("layers")
         if not isinstance(layers, list) or not layers:
             raise DerainError(f"preset {name}: 'layers' must be a non-empty list of streak layers")
-        parsed = tuple(_parse_block(layer, LAYER_DEFAULTS, f"preset {name}: layers[{i}]") for i, layer in enumerate(layers))
+        parsed = tuple(_parse_block(layer, LAYER_DEFAULTS, f"preset {name}: layers[{i}]")
+                       for i, layer in enumerate(layers))
         if not any(layer["probability"].support() == [1.0] for layer in parsed):
             raise DerainError(f"preset {name}: at least one layer needs probability 1, so every image gets rain")
-        return cls(name, str(data.get("description", "")), _parse_block(body, GLOBAL_DEFAULTS, f"preset {name}"), parsed, data)
+        return cls(name, str(data.get("description", "")), _parse_block(body, GLOBAL_DEFAULTS, f"preset {name}"),
+                   parsed, data)
 
 
 def _builtin_dir() -> Path:
@@ -164,7 +168,8 @@ def load_preset(name_or_path: str | os.PathLike[str]) -> Preset:
     path = Path(text) if (Path(text).suffix or os.sep in text) else _builtin_dir() / f"{text}.yaml"
     if not path.is_file():
         if path.parent == _builtin_dir():
-            raise DerainError(f"unknown preset {text!r}; choose one of {', '.join(list_presets())} or give a .yaml path")
+            raise DerainError(f"unknown preset {text!r}; choose one of {', '.join(list_presets())} "
+                              "or give a .yaml path")
         raise DerainError(f"{path}: no such preset file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -66,7 +66,8 @@ def render_layer(layer: StreakLayer, shape: tuple[int, int], rng: np.random.Gene
     """One streak layer, float32 (H, W) in [0, 1]; consumes one uniform field from `rng`."""
     field_shape = (fft.next_fast_len(shape[0], real=True), fft.next_fast_len(shape[1], real=True))
     noise = rng.random(field_shape, dtype=np.float32)
-    seeds = np.where(noise < layer.density, 1.0 - (1.0 - MIN_SEED_BRIGHTNESS) * noise / layer.density, 0.0).astype(np.float32)
+    seeds = np.where(noise < layer.density, 1.0 - (1.0 - MIN_SEED_BRIGHTNESS) * noise / layer.density,
+                     0.0).astype(np.float32)
     kernel = streak_kernel(layer.angle, layer.length, layer.width)
     streaks = fft.irfft2(fft.rfft2(seeds) * _transfer(kernel, field_shape, layer.defocus), s=field_shape)
     return np.clip(streaks[: shape[0], : shape[1]] * layer.intensity, 0.0, 1.0).astype(np.float32)
@@ -97,7 +98,8 @@ def composite(clean: np.ndarray, rain: np.ndarray, params: RainParams) -> np.nda
     return out
 
 
-def render(image: np.ndarray, params: RainParams, rng: np.random.Generator, streaks: StreakBank | None = None) -> np.ndarray:
+def render(image: np.ndarray, params: RainParams, rng: np.random.Generator,
+           streaks: StreakBank | None = None) -> np.ndarray:
     """Rainy version of `image` (float (H, W, 3) in [0, 1]); deterministic given `rng`'s state.
 
     `rng` provides only the noise fields (one per layer, then the sensor noise); every other

@@ -37,7 +37,8 @@ def evaluation_table(runs: dict[str, Path], data_root: str | None, limit: int | 
         report = evaluate(derainer, EVAL_SET, model_name=label, data_root=data_root, limit=limit, progress=progress)
         rows.append({"model": label, "run": str(run) if run else "", "images": len(report.rows), **report.mean})
     keys = ("psnr_y", "ssim_y", "psnr_rgb", "seconds")
-    lines = [f"| model ({EVAL_SET}, {rows[0]['images']} images) | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines = [f"| model ({EVAL_SET}, {rows[0]['images']} images) | " + " | ".join(keys) + " |",
+             "|---" * (len(keys) + 1) + "|"]
     lines += ["| " + r["model"] + " | " + " | ".join(f"{r[k]:.4f}" for k in keys) + " |" for r in rows]
     return "\n".join(lines) + "\n", rows
 
@@ -65,8 +66,8 @@ def _check(plan: dict[str, tuple[dict[str, Any], Path]], profile: str, resume: b
 
 
 def run_all(profile: str = "tiny", fraction: float | None = None, seed: int | None = None,
-            out: str | os.PathLike[str] = RUNS, resume: bool = False, device: str = "auto", data_root: str | None = None,
-            progress: bool = True) -> dict[str, Any]:
+            out: str | os.PathLike[str] = RUNS, resume: bool = False, device: str = "auto",
+            data_root: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Run the chain at `profile` into `out`; returns every stage's summary and the table rows."""
     plan = _plan(profile, fraction, seed, Path(out))
     _check(plan, profile, resume, data_root)

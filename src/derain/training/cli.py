@@ -22,7 +22,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from derain.training.config import PROFILES, STAGES, StageSpec  # noqa: E402
 
 _COMMON = [
-    click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True, help="Shipped config to use."),
+    click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True,
+                 help="Shipped config to use."),
     click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config instead of a profile."),
     click.option("--seed", type=int, help="Override the config's seed."),
     click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<stage>-<profile>...)."),
@@ -30,8 +31,10 @@ _COMMON = [
     click.option("--resume-from", type=click.Path(exists=True),
                  help="Continue a run from a snapshot (file or folder) in a new run directory; Adam restarts."),
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-    click.option("--data-root", type=click.Path(file_okay=False), help="Data root (default $DERAIN_DATA or ../shared/data)."),
-    click.option("--stop-at", type=click.IntRange(min=1), help="Checkpoint and stop after this step (continue later with --resume)."),
+    click.option("--data-root", type=click.Path(file_okay=False),
+                 help="Data root (default $DERAIN_DATA or ../shared/data)."),
+    click.option("--stop-at", type=click.IntRange(min=1),
+                 help="Checkpoint and stop after this step (continue later with --resume)."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
     click.option("--threads", type=int, help="CPU threads per process (default: torch's; 1 on a busy machine)."),
 ]
@@ -93,14 +96,16 @@ for _name, _spec in STAGES.items():
 
 
 @train.command("all")
-@click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True, help="Profile of every stage.")
+@click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True,
+              help="Profile of every stage.")
 @click.option("--fraction", type=float, help="Share of the paired pool for finetune and supervised.")
 @click.option("--seed", type=int, help="Override every stage's seed.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Folder of the run directories.")
 @click.option("--resume", is_flag=True, help="Keep finished stages, continue an interrupted one.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--data-root", type=click.Path(file_okay=False), help="Data root (default $DERAIN_DATA or ../shared/data).")
+@click.option("--data-root", type=click.Path(file_okay=False),
+              help="Data root (default $DERAIN_DATA or ../shared/data).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--threads", type=int, help="CPU threads per process (default: torch's; 1 on a busy machine).")
 def all_stages(profile: str, fraction: float | None, seed: int | None, out: str, resume: bool, device: str,

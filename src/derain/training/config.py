@@ -60,7 +60,8 @@ class TrainConfig:
         if not 0 <= self.ema < 1:
             raise DerainError(f"config: ema must be in [0, 1), got {self.ema}")
         if min(self.warmup, self.val_every, self.grad_clip, self.weight_decay, self.cache_mb, self.max_images) < 0:
-            raise DerainError("config: warmup, val_every, grad_clip, weight_decay, cache_mb and max_images must be >= 0")
+            raise DerainError("config: warmup, val_every, grad_clip, weight_decay, cache_mb and max_images "
+                              "must be >= 0")
 
 
 @dataclass
@@ -119,7 +120,8 @@ class DistillConfig(RealPoolsConfig):
     def validate(self) -> None:
         super().validate()
         if self.teacher_recognition is None and self.teacher_reconstruction is None:
-            raise DerainError("config: distillation needs at least one teacher (teacher_recognition / teacher_reconstruction)")
+            raise DerainError("config: distillation needs at least one teacher "
+                              "(teacher_recognition / teacher_reconstruction)")
         if not 0 <= self.degrade_prob <= 1:
             raise DerainError(f"config: degrade_prob must be in [0, 1], got {self.degrade_prob}")
         if min(self.output_weight, self.feature_weight) < 0:
@@ -190,7 +192,8 @@ STAGES: dict[str, StageSpec] = {
     "supervised": StageSpec(
         PairedConfig, "derain.training.paired:PairedStage",
         "Ablation: the same network trained from scratch on the same pairs and budget.",
-        options={"fraction": _FRACTION, "arch": (str, "Architecture to train (default from the config; e.g. prenet).")}),
+        options={"fraction": _FRACTION,
+                 "arch": (str, "Architecture to train (default from the config; e.g. prenet).")}),
 }
 
 
@@ -230,7 +233,8 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise DerainError(f"config: unknown key(s) {', '.join(prefix + k for k in unknown)} (known: {', '.join(fields)})")
+        raise DerainError(f"config: unknown key(s) {', '.join(prefix + k for k in unknown)} "
+                          f"(known: {', '.join(fields)})")
     missing = [k for k, f in fields.items() if k not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:

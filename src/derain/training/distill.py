@@ -43,7 +43,8 @@ def feature_widths(net: nn.Module) -> list[int]:
 class DistillModule(nn.Module):
     """Student + adapters (trained) and the frozen teachers."""
 
-    def __init__(self, net: nn.Module, teachers: dict[str, nn.Module], output_weight: float, feature_weight: float) -> None:
+    def __init__(self, net: nn.Module, teachers: dict[str, nn.Module], output_weight: float,
+                 feature_weight: float) -> None:
         super().__init__()
         self.net = net
         self.teachers = nn.ModuleDict(teachers)

@@ -83,8 +83,8 @@ def learning_rate(cfg: TrainConfig, step: int, restart: int | None = None) -> fl
 
 
 def _to_device(tensors: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-    return [t.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t.to(device)
-            for t in tensors]
+    return [t.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) if t.ndim == 4
+            else t.to(device) for t in tensors]
 
 
 class EMA:
@@ -124,10 +124,12 @@ def _load_trained(module: nn.Module, weights: dict[str, torch.Tensor]) -> None:
     missing, unexpected = module.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.startswith(FROZEN)]
     if missing or unexpected:
-        raise DerainError(f"snapshot does not fit this stage's network (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise DerainError(f"snapshot does not fit this stage's network (missing {missing[:3]}, "
+                          f"unexpected {unexpected[:3]})")
 
 
-def _validate(stage: Stage, ctx: DistContext, step: int, log: RunLog | None, ema: EMA | None = None) -> dict[str, float]:
+def _validate(stage: Stage, ctx: DistContext, step: int, log: RunLog | None,
+              ema: EMA | None = None) -> dict[str, float]:
     """Rank 0 scores the held-out set (with the averaged weights, if any) and redraws the curves."""
     metrics: dict[str, float] = {}
     if ctx.main:
@@ -180,8 +182,8 @@ def train(stage: Stage, run: RunDir, ctx: DistContext, resume_state: dict[str, A
             save_checkpoint(run.checkpoint, {
                 "stage": stage.name, "arch": cfg.arch, "step": step, "steps": cfg.steps, "done": step >= cfg.steps,
                 "config": to_dict(cfg), "model": module.state_dict(), "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(), "seconds": seconds + time.perf_counter() - began, "restart": restart,
-                **({"ema": ema.weights} if ema else {})})
+                "torch_rng": torch.get_rng_state(), "seconds": seconds + time.perf_counter() - began,
+                "restart": restart, **({"ema": ema.weights} if ema else {})})
             log.export(plot=False)
         barrier(ctx)
 
@@ -207,7 +209,8 @@ def train(stage: Stage, run: RunDir, ctx: DistContext, resume_state: dict[str, A
             means = mean_over_ranks(ctx, {k: v / window_steps for k, v in window_parts.items()})
             rate = window_steps * cfg.batch_size / max(time.perf_counter() - window_start, 1e-9)
             if log is not None:
-                log.append({"kind": "train", "step": done, **means, "lr": learning_rate(cfg, step, restart), "img_per_s": rate})
+                log.append({"kind": "train", "step": done, **means, "lr": learning_rate(cfg, step, restart),
+                            "img_per_s": rate})
             bar.set_postfix(loss=f"{means['loss']:.4f}", img_s=f"{rate:.1f}")
             window_start, window_steps, window_parts = time.perf_counter(), 0, {}
         bar.update(1)

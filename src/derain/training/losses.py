@@ -85,7 +85,8 @@ def feature_drift(feats: Sequence[torch.Tensor], reference: Sequence[torch.Tenso
     Unlike `normalised_l2` (which targets unit-RMS teacher maps through adapters), both sides are
     the same network's maps here, so they are compared as they are, relative to their size.
     """
-    losses = [F.mse_loss(f, r.detach()) / r.detach().pow(2).mean().clamp_min(1e-12) for f, r in zip(feats, reference, strict=True)]
+    losses = [F.mse_loss(f, r.detach()) / r.detach().pow(2).mean().clamp_min(1e-12)
+              for f, r in zip(feats, reference, strict=True)]
     return torch.stack(losses).mean()
 
 

@@ -73,7 +73,8 @@ class PairedStage(Stage):
         self.mixture = None
         if cfg.synth is not None:
             self.mixture = self._mixture(cfg.synth, root)
-            backgrounds = Concat({spec: open_view(spec, root, cache_bytes=cfg.cache_mb << 20) for spec in cfg.synth.clean})
+            backgrounds = Concat({spec: open_view(spec, root, cache_bytes=cfg.cache_mb << 20)
+                                  for spec in cfg.synth.clean})
             names = backgrounds.names
             chosen = fraction_subset(names, cfg.fraction, cfg.seed)[: cfg.max_images or None]
             self.background_names = [names[i] for i in chosen]
@@ -126,8 +127,9 @@ class PairedStage(Stage):
 
     def provenance(self) -> dict[str, Any]:
         synth = {"backgrounds": self.background_names, "selection": self.cfg.synth.val} if self.mixture else None
-        return {"pairs": self.cfg.pairs, "synth": synth, "pool_size": self.pool_size, "fraction": self.cfg.fraction, "seed": self.cfg.seed,
-                "init": self.init_from, "init_parts": self.cfg.init_parts, "train": self.train_names, "val": self.val_names}
+        return {"pairs": self.cfg.pairs, "synth": synth, "pool_size": self.pool_size, "fraction": self.cfg.fraction,
+                "seed": self.cfg.seed, "init": self.init_from, "init_parts": self.cfg.init_parts,
+                "train": self.train_names, "val": self.val_names}
 
     def model_meta(self) -> dict[str, Any]:
         return {"training_data": {

@@ -34,7 +34,8 @@ def open_pool(specs: list[str], cfg: RealPoolsConfig, root: str | None) -> Pool:
     for spec in specs:
         view = open_view(spec, root, cache_bytes=cfg.cache_mb << 20)
         if len(view.roles) != 1:
-            raise DerainError(f"pool entry {spec!r} is a paired set; say which images to use ({spec}:rainy or {spec}:clean)")
+            raise DerainError(f"pool entry {spec!r} is a paired set; say which images to use "
+                              f"({spec}:rainy or {spec}:clean)")
         keep, out = holdout_split(view.names, cfg.holdout, cfg.split_seed)
         keep = keep[: cfg.max_images or None]
         train[spec], held[spec] = view.subset(keep), view.subset(out)

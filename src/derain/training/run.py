@@ -64,10 +64,12 @@ def run_stage(stage: str, source: str | os.PathLike[str] = "tiny", overrides: di
         arch_given = "arch" in (overrides or {})
         run = RunDir(Path(out) if out is not None else default_run_dir(stage, profile, cfg, arch_given=arch_given))
         if resume and resume_from is not None:
-            raise DerainError("give either --resume (a run folder's checkpoint) or --resume-from (a snapshot), not both")
+            raise DerainError("give either --resume (a run folder's checkpoint) or --resume-from (a snapshot), "
+                              "not both")
         resume_state = check_run_dir(run.path, stage, to_dict(cfg), resume, defaults(STAGES[stage].config))
         if resume_from is not None:
-            resume_state = check_continues(read_snapshot(resume_from), stage, to_dict(cfg), defaults(STAGES[stage].config))
+            resume_state = check_continues(read_snapshot(resume_from), stage, to_dict(cfg),
+                                           defaults(STAGES[stage].config))
         torch.manual_seed(cfg.seed)  # the initial weights are drawn while building the stage
         job = build_stage(stage, cfg, data_root)
         barrier(ctx)

@@ -74,7 +74,8 @@ def check_run_dir(path: Path, stage: str, config: dict[str, Any], resume: bool,
     ckpt = path / CHECKPOINT
     if not resume:
         if ckpt.exists():
-            raise DerainError(f"{path} already holds a run (checkpoint.pt); pass --resume to continue it or --out for a new one")
+            raise DerainError(f"{path} already holds a run (checkpoint.pt); pass --resume to continue it "
+                              "or --out for a new one")
         return None
     if not ckpt.exists():
         raise DerainError(f"{path}: nothing to resume (no checkpoint.pt); drop --resume to start the run")

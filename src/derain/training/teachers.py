@@ -18,8 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from derain.archs import create_model, require
-from derain.data import (View, compose, fixed_patches, open_dataset, random_crop, random_flip, random_jpeg, random_scaled_crop,
-                         scatter, stack)
+from derain.data import (View, compose, fixed_patches, open_dataset, random_crop, random_flip, random_jpeg,
+                         random_scaled_crop, scatter, stack)
 from derain.training.config import RecognitionConfig, ReconstructionConfig
 from derain.training.losses import Restoration, batch_psnr
 from derain.training.pools import RealPoolsStage
@@ -46,7 +46,8 @@ class RecognitionStage(RealPoolsStage):
         super().__init__(name, cfg)
         require(cfg.arch, "classify", features=True, who=self.name)
         self.module = ClassifierModule(create_model(cfg.arch))
-        self.transform = compose(random_scaled_crop(cfg.patch, *cfg.rescale), random_flip(), random_jpeg(*cfg.jpeg_quality))
+        self.transform = compose(random_scaled_crop(cfg.patch, *cfg.rescale), random_flip(),
+                                 random_jpeg(*cfg.jpeg_quality))
         self.open_pools(root, self.transform, self.transform, cfg.val_crops)
         self.udgnet = View(open_dataset("udgnet43", root), cache_bytes=0) if cfg.score_udgnet43 else None
 
@@ -65,7 +66,8 @@ class RecognitionStage(RealPoolsStage):
         rainy, clean = self._rainy_share(self.val["rainy"][0], device), self._rainy_share(self.val["clean"][0], device)
         metrics = {"val_acc": (rainy + 1.0 - clean) / 2, "val_acc_rainy": rainy, "val_acc_clean": 1.0 - clean}
         if self.udgnet is not None:
-            crops = stack(fixed_patches(self.udgnet, self.transform, self.cfg.seed, self.cfg.val_images, self.cfg.val_crops))
+            crops = stack(fixed_patches(self.udgnet, self.transform, self.cfg.seed, self.cfg.val_images,
+                                        self.cfg.val_crops))
             metrics["udgnet43_rainy"] = self._rainy_share(crops[0], device)
         return metrics
 

@@ -91,7 +91,8 @@ def _check_pixels(path: Path, name: str, max_pixels: int) -> None:
 
 
 def _too_large(name: str, max_bytes: int) -> Rejected:
-    return Rejected(413, f"{name}: over this server's limit of {max_bytes / 2**20:g} MiB (derain serve --max-upload-mb)")
+    return Rejected(413, f"{name}: over this server's limit of {max_bytes / 2**20:g} MiB "
+                         "(derain serve --max-upload-mb)")
 
 
 async def _receive(request: Request, job: Job, max_bytes: int) -> None:
@@ -120,7 +121,8 @@ async def create_job(request: Request) -> Response:
     name = _upload_name(request.query_params.get("filename", ""))
     model = request.query_params.get("model") or settings.model
     if model not in {m["name"] for m in request.app.state.models}:
-        raise Rejected(400, f"unknown model {model!r}; this server offers {', '.join(m['name'] for m in request.app.state.models)}")
+        raise Rejected(400, f"unknown model {model!r}; this server offers "
+                            f"{', '.join(m['name'] for m in request.app.state.models)}")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > settings.max_bytes:
         raise _too_large(name, settings.max_bytes)
@@ -202,7 +204,8 @@ def create_app(settings: Settings = Settings()) -> Starlette:
         Route("/api/jobs/{job_id}/{which:str}", preview),
         Mount("/", StaticFiles(directory=STATIC, html=True)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.hosts))],
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.hosts))],
                     exception_handlers={Rejected: rejected})
     app.state.settings, app.state.models = settings, models
     return app
