@@ -96,8 +96,10 @@ def section_long_runs() -> list[str]:
             "study `long`), from its record in docs/training-long/<run>/: a finished run's summary, or the",
             "snapshot an unfinished one left at the end of the last session. Hours: training time on one",
             "thread of this 2-core CPU (two runs side by side), summed over sessions; a session's last",
-            "unsaved steps are not counted. Validation: Kodak24 crops (teachers: held-out pool images), never",
-            "an evaluation set.", "",
+            "unsaved steps are not counted. Validation: Kodak24 crops rained on by each source (teachers:",
+            "held-out pool images), never an evaluation set; the crops and their rain are drawn with the run's",
+            "seed, so runs with different seeds are validated on different crops (compare them on the",
+            "selection set of section 2).", "",
             *table(["run", "stage", "network", "params", "batch x patch", "steps", "hours", "last validation"], rows)]
 
 

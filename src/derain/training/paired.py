@@ -97,7 +97,9 @@ class PairedStage(Stage):
         """Validation: rain-free held-out photos, each rained on by every source in turn, and as they are.
 
         The first `val_images` rainy crops are scored for deraining, the same crops without rain for
-        fidelity (the output should equal the input). Identical at every validation and in every run.
+        fidelity (the output should equal the input). Drawn from the run's seed: identical at every
+        validation of a run and of a resumed run, different between seeds (the seed ablation compares
+        runs on the fixed selection set of experiments/selection.py instead).
         """
         view = open_view(cfg.synth.val, root)
         crops = fixed_patches(view, random_crop(2 * cfg.patch), cfg.seed, limit=cfg.val_images)
