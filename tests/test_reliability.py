@@ -19,6 +19,7 @@ from derain.archs import create_model
 from derain.atomic import atomic_write_text
 from derain.errors import DerainError
 from derain.io import Picture, read_picture, write_picture
+from derain.synth.cli import make_stage
 from derain.weights import save_model
 
 from conftest import add_streaks, run_cli, scene
@@ -133,6 +134,41 @@ def test_sigterm_during_synth_cleans_up(tmp_path: Path) -> None:
     assert proc.returncode == 143 and stderr.splitlines()[-1] == "derain: terminated", stderr
     assert "Traceback" not in stderr
     assert hidden(tmp_path) == [] and not (tmp_path / "out").exists()
+
+
+def test_an_interruption_the_moment_a_temporary_file_appears_leaves_nothing(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 4, the narrowest moment (CI once sent SIGTERM there): the temporary file exists but the
+    code that removes it has not yet been handed its name."""
+    close = os.close
+
+    def close_then_interrupt(fd: int) -> None:
+        close(fd)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "close", close_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write_text(tmp_path / "report.txt", "never published")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interruption_while_the_synth_stage_is_made_leaves_nothing(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 4, synth: the staging folder exists, its sub-folders are being made."""
+    mkdir, calls = os.mkdir, []
+
+    def mkdir_then_interrupt(path: object, *args: object, **kwargs: object) -> None:
+        mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+        calls.append(path)
+        if len(calls) == 2:  # the stage and its first sub-folder exist
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "mkdir", mkdir_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            make_stage(tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("suffix", ["/evil", "/../../x"])

@@ -9,6 +9,7 @@ silently replacing the first one's file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable
@@ -54,6 +55,13 @@ def temp_sibling(target: Path, tag: str = "", suffix: str = "", folder: bool = F
             return path
         except FileExistsError:
             continue  # another run drew the same name: draw again
+        except BaseException:  # e.g. SIGTERM just after the name was made: the caller never saw it
+            with contextlib.suppress(OSError):
+                if folder:
+                    path.rmdir()
+                else:
+                    path.unlink()
+            raise
 
 
 def _link_or_claim(tmp: Path, target: Path) -> bool:
@@ -96,12 +104,14 @@ def atomic_write(target: str | os.PathLike[str], write: Callable[[Path], object]
     The temporary file is removed whatever happens; the folder must exist.
     """
     target = Path(target)
-    tmp = temp_sibling(target, suffix=suffix)
-    try:
+    tmp: Path | None = None
+    try:  # made inside the `try`, so an interruption at any moment after it exists still removes it
+        tmp = temp_sibling(target, suffix=suffix)
         write(tmp)
         publish(tmp, target, overwrite)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return target
 
 

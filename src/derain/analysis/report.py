@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from derain.analysis.stats import ORIENTATION_BINS, RAIN_LAYER, STATISTICS
 from derain.analysis.study import STAT_NAMES, PairDistance, Study
+from derain.atomic import temp_sibling
 from derain.errors import DerainError
 
 REPORT_NAME = "report.md"
@@ -186,7 +186,7 @@ def write_report(study: Study, out: Path, provenance: dict[str, str], reference:
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+        tmp = temp_sibling(parent / out.name, folder=True)
     except OSError as exc:
         raise DerainError(f"{out}: cannot write here ({exc.strerror or exc})") from exc
     try:
@@ -196,13 +196,12 @@ def write_report(study: Study, out: Path, provenance: dict[str, str], reference:
         plots.plot_orientation(study, tmp / "orientation.png")
         if len(study.sets) > 1:
             plots.plot_distance_matrices(study, tmp / "distances.png")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private
         if out.exists():  # swap: the old report stays whole until the new one is in place
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            old = temp_sibling(parent / out.name, tag="old.", folder=True)
             os.replace(out, old / out.name)
             try:
                 os.replace(tmp, out)
-            except OSError:
+            except BaseException:  # a signal included: the old report goes back
                 os.replace(old / out.name, out)
                 raise
             finally:

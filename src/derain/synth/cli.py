@@ -51,12 +51,17 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
 
 
 def make_stage(out: Path) -> Path:
-    """A hidden folder beside `out` (same file system, so publishing is a rename)."""
+    """A hidden folder beside `out` (same file system, so publishing is a rename); removed again if
+    anything, a signal included, stops its making."""
     try:
         out.absolute().parent.mkdir(parents=True, exist_ok=True)
         stage = temp_sibling(out.absolute(), tag="partial-", folder=True)
-        for sub in SUBDIRS:
-            (stage / sub).mkdir()
+        try:
+            for sub in SUBDIRS:
+                (stage / sub).mkdir()
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
     except OSError as exc:
         raise DerainError(f"{out}: cannot write here ({exc.strerror or exc})") from exc
     return stage
@@ -159,9 +164,9 @@ def synth(clean_dir: Path, out_dir: Path, preset: str, seed: int, per_image: int
         raise DerainError(f"{clean_dir}: directory contains no images")
     stems = output_stems(files, per_image)
     check_out_dir(out_dir, overwrite)
-    stage = make_stage(out_dir)
     start = time.perf_counter()
-    try:
+    stage = make_stage(out_dir)
+    try:  # at once: an interruption between here and make_stage would leave the stage behind
         written, skipped = synthesize(files, stems, loaded, seed, stage, workers, streaks)
         if not written:
             raise DerainError(f"{clean_dir}: none of the {len(files)} images could be read")
