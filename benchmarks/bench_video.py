@@ -2,11 +2,12 @@
 
     python benchmarks/bench_video.py                 # both parts, a few minutes on 2 cores
     python benchmarks/bench_video.py --no-fps        # flicker only
+    python benchmarks/bench_video.py --no-fps --thresholds 16,32 --json /tmp/v.json  # compare thresholds
 
 Clips are rendered here with the `derain synth-video` engine from the photo `derain demo` uses
 (matplotlib's grace_hopper.jpg), so nothing is downloaded.
 
-Flicker (320x180, 24 frames, medium rain, the shipped student): the mean absolute difference
+Flicker (320x180, 24 frames, medium rain, `--model`, the default model unless given): the mean absolute difference
 between consecutive frames in 8-bit levels, on a still camera (where the clean clip's flicker is
 the codec's alone, and everything above it is rain the model left) and on a panning one (where
 the clean clip's value is the motion itself); PSNR against the clean frames shows smearing, which
@@ -33,12 +34,17 @@ import torch
 
 from derain.inference import load_model
 from derain.metrics import psnr
+from derain.paths import DEFAULT_MODEL
 from derain.synth.clip import write_clip
 from derain.video import DEFAULT_THRESHOLD, TemporalFilter, derain_video, flicker, read_frames, to_uint8
 
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-FILTERS = [(1, DEFAULT_THRESHOLD), (2, DEFAULT_THRESHOLD), (4, DEFAULT_THRESHOLD), (8, DEFAULT_THRESHOLD),
-           (4, 255.0)]  # the last: plain averaging, no motion check, to show what the check saves
+
+
+def filters(thresholds: list[float]) -> list[tuple[int, float]]:
+    """(K, threshold) rows: no filter, K = 2, 4, 8 at each threshold, and K=4 as plain averaging
+    (no motion check, threshold 255) to show what the check saves."""
+    return [(1, DEFAULT_THRESHOLD), *((k, t) for t in thresholds for k in (2, 4, 8)), (4, 255.0)]
 
 
 def make_clip(folder: Path, size: tuple[int, int], frames: int, motion: str) -> tuple[Path, Path]:
@@ -52,32 +58,33 @@ def score(motion: str, name: str, frames: list[np.ndarray], clean: list[np.ndarr
     return {"motion": motion, "clip": name, "flicker": flicker(frames), "psnr": value}
 
 
-def flicker_rows(folder: Path) -> list[dict]:
-    derainer = load_model()
+def flicker_rows(folder: Path, model: str, thresholds: list[float]) -> list[dict]:
+    derainer = load_model(model)
     rows = []
     for motion in ("static", "pan"):
         rainy_path, clean_path = make_clip(folder, (320, 180), 24, motion)
         rainy, clean = list(read_frames(rainy_path)), list(read_frames(clean_path))
         derained = [derainer.remove(f.astype(np.float32) / 255.0) for f in rainy]
+        first = len(rows)
         rows += [score(motion, "clean", clean, clean), score(motion, "rainy", rainy, clean)]
-        for k, threshold in FILTERS:
+        for k, threshold in filters(thresholds):
             smooth = TemporalFilter(k, threshold)
             out = [to_uint8(smooth(f)) for f in derained]
             label = f"derained K={k}" + (f", threshold {threshold:g}" if threshold != DEFAULT_THRESHOLD else "")
             rows.append(score(motion, label, out, clean))
-        for r in rows[-7:]:
+        for r in rows[first:]:
             quality = f"  PSNR {r['psnr']:6.2f} dB" if r["psnr"] is not None else ""
             print(f"{motion:6s} {r['clip']:32s} flicker {r['flicker']:6.2f}{quality}", flush=True)
     return rows
 
 
-def fps_rows(folder: Path, frames: int) -> list[dict]:
+def fps_rows(folder: Path, frames: int, model: str) -> list[dict]:
     rows = []
     for w, h in ((640, 360), (1280, 720)):
         rainy, _ = make_clip(folder, (w, h), frames, "pan")
         base = None
         for backend in ("torch", "onnx"):
-            derainer = load_model(backend=backend)
+            derainer = load_model(model, backend=backend)
             derainer.remove(np.zeros((h, w, 3), np.float32))  # warm-up
             start = time.perf_counter()
             n = derain_video(rainy, folder / f"out-{backend}-{w}.mp4", derainer.remove, overwrite=True)
@@ -90,16 +97,21 @@ def fps_rows(folder: Path, frames: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-m", "--model", default=DEFAULT_MODEL, help="model name or .safetensors file")
+    parser.add_argument("--thresholds", default=str(DEFAULT_THRESHOLD),
+                        help="comma-separated --temporal-threshold values to compare (levels)")
     parser.add_argument("--no-fps", action="store_true", help="skip the speed part")
     parser.add_argument("--frames", type=int, default=8, help="frames per clip in the speed part")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/video.json"))
     args = parser.parse_args()
+    thresholds = [float(t) for t in args.thresholds.split(",")]
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"threads": args.threads, "flicker": flicker_rows(Path(tmp))}
+        result = {"model": args.model, "threads": args.threads,
+                  "flicker": flicker_rows(Path(tmp), args.model, thresholds)}
         if not args.no_fps:
-            result["fps"] = fps_rows(Path(tmp), args.frames)
+            result["fps"] = fps_rows(Path(tmp), args.frames, args.model)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -111,7 +111,8 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
 @click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
               help="x264/x265 speed preset (slower: smaller files at the same quality).")
 @click.option("--temporal", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Video: average still parts over about K frames to remove flicker from leftover rain; 1 is off.")
+              help="Video: average still parts over about K frames to remove flicker from leftover rain; 1 is off, "
+                   "2 suits a moving camera, 4 a still one.")
 @click.option("--temporal-threshold", default=DEFAULT_THRESHOLD, show_default=True,
               type=click.FloatRange(min=0, min_open=True),
               help="Video: change (8-bit levels) above which a pixel counts as moving and is not averaged.")
