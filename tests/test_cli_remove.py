@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +139,13 @@ def test_help_and_models_list() -> None:
     proc = run_cli("models")
     assert proc.returncode == 0 and "derain_student" in proc.stdout and "prenet" in proc.stdout
     assert f"the default, used without -m: {DEFAULT_MODEL}" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["", "remove", "batch", "demo", "synth", "synth-video", "analyze", "setup-metrics"])
+def test_help_does_not_import_torch(command: str) -> None:
+    """Help of the commands that need no network until they run stays fast: torch (a second or
+    more to import) is loaded by the work, not by the command's module."""
+    code = ("import sys; from derain.cli import main; sys.argv = ['derain', *sys.argv[1:], '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code, *command.split()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("False"), proc.stdout[-300:] + proc.stderr

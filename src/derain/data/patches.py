@@ -6,7 +6,9 @@ takes every `world`-th item). Images are visited epoch by epoch in a seeded orde
 its own generator, seeded by (seed, stream, step, slot), for its crop, flip and any stage augmentation.
 
 A transform maps a list of arrays (e.g. `[rainy, clean]`) and a generator to a new list; the same
-random choices are applied to every array of the list, so pairs stay aligned.
+random choices are applied to every array of the list, so pairs stay aligned. Torch is imported
+only where tensors are made, so that synthesis and `derain synth`/`demo --help`, which use `jpeg`
+alone, start without it.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 from PIL import Image
 
 from derain.errors import DerainError
+
+if TYPE_CHECKING:
+    import torch
 
 Transform = Callable[[list[np.ndarray], np.random.Generator], list[np.ndarray]]
 
@@ -62,6 +66,8 @@ def random_flip(vertical: bool = False) -> Transform:
 
 
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
     out = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
     return out[0].permute(1, 2, 0).clamp(0, 1).numpy()
@@ -207,5 +213,7 @@ def fixed_patches(source: ArraySource, transform: Transform, seed: int, limit: i
 
 def stack(items: list[list[np.ndarray]]) -> list[torch.Tensor]:
     """Patches (list of per-item array lists) as one (N, 3, P, P) float tensor per role."""
+    import torch
+
     return [torch.from_numpy(np.stack([np.ascontiguousarray(it[k]) for it in items]))
             .permute(0, 3, 1, 2).float().contiguous() for k in range(len(items[0]))]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 from derain.data.patches import Transform
@@ -32,7 +31,10 @@ class ScatterConfig:
 
 
 def _smooth_field(rng: np.random.Generator, low: float, high: float, grid: int, h: int, w: int) -> np.ndarray:
-    """A (H, W) field in [low, high] varying smoothly: a `grid` x `grid` random grid, upsampled."""
+    """A (H, W) field in [low, high] varying smoothly: a `grid` x `grid` random grid, upsampled
+    (torch imported here, not above, so that `derain.data` loads without it, see patches.py)."""
+    import torch
+
     coarse = torch.from_numpy(rng.uniform(low, high, (1, 1, grid, grid)).astype(np.float32))
     return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=True)[0, 0].numpy()
 
