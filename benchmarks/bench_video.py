@@ -7,12 +7,12 @@
 Clips are rendered here with the `derain synth-video` engine from the photo `derain demo` uses
 (matplotlib's grace_hopper.jpg), so nothing is downloaded.
 
-Flicker (320x180, 24 frames, medium rain, `--model`, the default model unless given): the mean absolute difference
-between consecutive frames in 8-bit levels, on a still camera (where the clean clip's flicker is
-the codec's alone, and everything above it is rain the model left) and on a panning one (where
-the clean clip's value is the motion itself); PSNR against the clean frames shows smearing, which
-a filter that averaged motion would pay for. The rainy clip is decoded from its encoded file; the
-derained frames are measured before re-encoding.
+Flicker (320x180, 24 frames, medium rain, `--model`: the default model unless given): the mean
+absolute difference between consecutive frames in 8-bit levels, on a still camera (where the
+clean clip's flicker is the codec's alone, and everything above it is rain the model left) and on
+a panning one (where the clean clip's value is the motion itself); PSNR against the clean frames
+shows smearing, which a filter that averaged motion would pay for. The rainy clip is decoded from
+its encoded file; the derained frames are measured before re-encoding.
 
 Speed: `derain_video` end to end (decode, derain, encode with the default libx264 CRF 18, medium)
 on 640x360 and 1280x720 clips, per backend; the ratio is to torch in the same run. The model is

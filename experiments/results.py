@@ -60,8 +60,9 @@ def trained(labels: list[str]) -> str:
         return f"{states[0]['steps']:,} steps"
     if not any(states):
         return "not started"
-    return "; ".join(f"seed {i}: " + ("not started" if s is None else f"{s['steps']:,} steps" if s["done"]
-                                      else f"{s['step']:,} of {s['steps']:,}") for i, s in enumerate(states))
+    return "; ".join(f"seed {MANIFEST.runs[label].seed}: " + (
+        "not started" if s is None else f"{s['steps']:,} steps" if s["done"] else f"{s['step']:,} of {s['steps']:,}")
+        for label, s in zip(labels, states))
 
 
 def last_validation(run: str) -> str:
