@@ -6,16 +6,17 @@ import json
 
 import click
 
-from derain.archs import create_model, list_models
-from derain.archs.complexity import count_params
 from derain.paths import DEFAULT_MODEL
-from derain.weights import PEERS, model_info, shipped_models
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata of every shipped model as JSON.")
 def models(as_json: bool) -> None:
     """List shipped models, official peer weights and registered architectures."""
+    from derain.archs import create_model, list_models  # torch: loaded by the listing, not by --help
+    from derain.archs.complexity import count_params
+    from derain.weights import PEERS, model_info, shipped_models
+
     infos = {name: model_info(name) for name in shipped_models()}
     if as_json:
         click.echo(json.dumps(infos, indent=2))

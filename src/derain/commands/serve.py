@@ -13,7 +13,7 @@ import socket
 import click
 
 from derain.errors import DerainError
-from derain.weights import DEFAULT_MODEL
+from derain.paths import DEFAULT_MODEL
 
 WEB_PACKAGES = ("starlette", "uvicorn")
 

@@ -179,5 +179,6 @@ def synth(clean_dir: Path, out_dir: Path, preset: str, seed: int, per_image: int
         shutil.rmtree(stage, ignore_errors=True)
     elapsed = time.perf_counter() - start
     note = f", skipped {len(skipped)} unreadable image(s)" if skipped else ""
-    click.echo(f"wrote {written} pairs to {out_dir} in {elapsed:.1f} s ({written / elapsed:.1f} pairs/s){note}",
+    noun = "pair" if written == 1 else "pairs"
+    click.echo(f"wrote {written} {noun} to {out_dir} in {elapsed:.1f} s ({written / elapsed:.1f} pairs/s){note}",
                err=True)
