@@ -24,7 +24,7 @@ from manifest import Run, load
 
 from derain.errors import DerainError
 from derain.paths import data_root
-from derain.training import load_config
+from derain.training.config import load_config
 from derain.training.snapshot import snapshot_info
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,7 @@ import torch
 from conftest import run_cli
 from derain.archs import arch_info, create_model, list_models, require
 from derain.errors import DerainError
-from derain.training import STAGES, load_config
-from derain.training.config import PROFILES
+from derain.training.config import PROFILES, STAGES, load_config
 from derain.training.loop import Stage, learning_rate
 from derain.training.losses import Adapters, Restoration, feature_drift, normalised_l2
 

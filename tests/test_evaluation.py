@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from derain import metrics
-from derain.evaluation import evaluate
+from derain.evaluation.harness import evaluate
 from derain.inference import load_model
 from derain.io import Picture, read_rgb, write_picture
 from derain.metrics.color import to_uint8

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from derain.paths import DEFAULT_MODEL
-from derain.training import STAGES, load_config
+from derain.training.config import STAGES, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"

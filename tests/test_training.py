@@ -17,8 +17,9 @@ from PIL import Image
 from conftest import add_streaks, run_cli, scene
 from derain.archs import create_model
 from derain.errors import DerainError
-from derain.training import load_config, run_all, run_stage
-from derain.training.config import profile_path
+from derain.training.chain import run_all
+from derain.training.config import load_config, profile_path
+from derain.training.run import run_stage
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path
     """Evaluate MODEL on DATASET: Y-PSNR/SSIM and RGB-PSNR if paired, NIQE/BRISQUE if not; with
     --fidelity, the same full-reference metrics of its output against rain-free inputs."""
     from derain.atomic import check_writable
-    from derain.evaluation import evaluate
+    from derain.evaluation.harness import evaluate
     from derain.inference import load_model, parse_tile
 
     tile_size = parse_tile(tile)

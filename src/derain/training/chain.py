@@ -28,7 +28,7 @@ EVAL_LIMIT = {"tiny": 3, "full": None}  # images of the evaluation set scored pe
 def evaluation_table(runs: dict[str, Path], data_root: str | None, limit: int | None,
                      progress: bool) -> tuple[str, list[dict[str, Any]]]:
     """Markdown table (and rows) of the input and each derainer on the evaluation set."""
-    from derain.evaluation import evaluate
+    from derain.evaluation.harness import evaluate
     from derain.inference import load_model
 
     rows = []
