@@ -21,8 +21,8 @@ import torch
 
 from derain.io import list_images, read_rgb
 from derain.metrics.full_reference import psnr
-from derain.onnx_backend import (CALIBRATION_RAIN, OnnxRunner, calibration_crops, calibration_photos, export_bytes,
-                                 quantize_int8)
+from derain.calibration import CALIBRATION_RAIN, CALIBRATION_SOURCES, calibration_crops, calibration_photos
+from derain.onnx_backend import OnnxRunner, export_bytes, quantize_int8
 from derain.weights import load_model
 
 SELECTION = Path(__file__).resolve().parents[1] / "runs" / "selection"
@@ -40,7 +40,7 @@ def main() -> None:
     inputs = {part: [torch.from_numpy(read_rgb(p).transpose(2, 0, 1)[None].copy())
                      for p in list_images(SELECTION / part / kind)[:args.images]] for part, kind in PARTS.items()}
     targets = {part: [reference(x) for x in xs] for part, xs in inputs.items()}
-    photos = calibration_photos(("sirr147", "bsds500"))
+    photos = calibration_photos(CALIBRATION_SOURCES)
     print(f"{args.model}: int8 output vs fp32 output, Y-PSNR (dB), first {args.images} images per part")
     print("| crops | ranges | " + " | ".join(PARTS) + " |\n|---|---|" + "---|" * len(PARTS))
     for rain in ((), CALIBRATION_RAIN):

@@ -142,7 +142,8 @@ def test_help_and_models_list() -> None:
 
 
 @pytest.mark.parametrize("command", ["", "remove", "batch", "demo", "models", "serve", "eval", "train",
-                                     "train supervised", "synth", "synth-video", "analyze", "setup-metrics"])
+                                     "train supervised", "synth", "synth-video", "analyze", "setup-metrics",
+                                     "export onnx"])
 def test_help_does_not_import_torch(command: str) -> None:
     """Help of the commands that need no network until they run stays fast: torch (a second or
     more to import) is loaded by the work, not by the command's module."""

@@ -80,7 +80,8 @@ def test_cli_export_and_remove_with_both_backends(tmp_path: Path) -> None:
 
 
 def test_int8_quantisation_keeps_the_output_and_records_how(tmp_path: Path) -> None:
-    from derain.onnx_backend import OnnxRunner, calibration_crops, export_bytes, quantize_int8
+    from derain.calibration import calibration_crops
+    from derain.onnx_backend import OnnxRunner, export_bytes, quantize_int8
 
     for i in range(3):
         write_rgb(tmp_path / f"{i}.png", add_streaks(scene(96, 120, seed=i), seed=i))

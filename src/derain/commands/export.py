@@ -8,7 +8,7 @@ import click
 
 from derain.atomic import exists_error
 from derain.errors import DerainError
-from derain.onnx_backend import CALIBRATION_RAIN
+from derain.calibration import CALIBRATION_RAIN, CALIBRATION_SOURCES
 from derain.paths import DEFAULT_MODEL
 
 
@@ -24,7 +24,7 @@ def export() -> None:
               help="The .onnx file to write.")
 @click.option("--int8", is_flag=True, help="Quantise to static int8: about twice as fast on CPUs with VNNI, "
                                            "calibrated on --calibration photos; it costs quality (measure it).")
-@click.option("--calibration", multiple=True, default=("sirr147", "bsds500"), show_default=True,
+@click.option("--calibration", multiple=True, default=CALIBRATION_SOURCES, show_default=True,
               help="With --int8: a folder of photos like those to derain, or a data set name; repeatable.")
 @click.option("--calibration-crops", default=48, show_default=True, type=click.IntRange(min=1),
               help="With --int8: how many 256-px crops (one per photo) measure the activation ranges.")
@@ -38,8 +38,9 @@ def onnx_cmd(model_name: str, output: Path, int8: bool, calibration: tuple[str, 
 
     Run it with `derain remove -m model.onnx` or any onnxruntime program.
     """
-    from derain.onnx_backend import OPSET, calibration_photos, export_onnx
-    from derain.onnx_backend import calibration_crops as draw_crops
+    from derain.calibration import calibration_crops as draw_crops
+    from derain.calibration import calibration_photos
+    from derain.onnx_backend import OPSET, export_onnx
     from derain.weights import load_model
 
     if output.exists() and not overwrite:
