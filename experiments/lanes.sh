@@ -6,8 +6,9 @@
 # checkpoint is resumed from it; one with a snapshot landed in docs/training-long/RUN continues
 # from that; otherwise it starts. Output is appended to runs/RUN.log. The run folders live in
 # $DERAIN_RUNS (default ~/derain-runs), outside the work tree, which a new session may lay anew;
-# runs/ links to it.
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+# runs/ links to it. Each run gets $LANE_THREADS threads (default 1: two lanes on two cores; 2 when
+# a single run is left).
+export OMP_NUM_THREADS=${LANE_THREADS:-1} OMP_WAIT_POLICY=PASSIVE
 LANDED=docs/training-long
 if [ ! -e runs ]; then mkdir -p "${DERAIN_RUNS:-$HOME/derain-runs}" && ln -s "${DERAIN_RUNS:-$HOME/derain-runs}" runs; fi
 train() {
@@ -22,6 +23,6 @@ train() {
   elif [ -f "$landed/snapshot.safetensors" ]; then resume=(--resume-from "$landed")
   fi
   echo "$(date +%T) start: $out ${resume[*]}"
-  derain train "${made[0]}" --out "$out" --threads 1 --quiet "${resume[@]}" "${made[@]:1}" "$@" >> "$out.log" 2>&1
+  derain train "${made[0]}" --out "$out" --threads "$OMP_NUM_THREADS" --quiet "${resume[@]}" "${made[@]:1}" "$@" >> "$out.log" 2>&1
   echo "$(date +%T) end: $out"
 }

@@ -8,6 +8,7 @@
 #   lane 2: teacher A -> teacher B -> distillation -> fine-tuning (the task-transfer arm, same budget)
 # How each run is made: experiments/manifest.yaml (study `long`).
 #   nohup bash experiments/long_runs.sh > long_runs.log 2>&1 &
+# (prefix LANE_THREADS=2 when a single run is left, so that it has both cores)
 # and before the session ends: bash experiments/land_runs.sh (then commit docs and README.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
