@@ -35,7 +35,6 @@ def calibration_photos(sources: Sequence[str]) -> list[Path]:
     return photos
 
 
-
 def calibration_crops(images: Sequence[Path], count: int = 48, size: int = 256, seed: int = 0,
                       rain: Sequence[str] = CALIBRATION_RAIN) -> list[Any]:
     """One random (1, 3, size, size) float32 crop from each of `count` photos spread evenly over

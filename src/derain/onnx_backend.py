@@ -9,7 +9,8 @@ graph is traced at an aligned size and the runner pads like the network does bef
 `quantize_int8` is the fast CPU path: static int8 (uint8 activations, int8 per-channel weights,
 QDQ), whose integer convolutions use the CPU's VNNI instructions. Activation ranges are measured
 on calibration crops with rain rendered on them (derain.calibration), as the mean of each crop's
-min and max (see docs/DECISIONS.md for the numbers); dynamic quantisation needs none but was slower than fp32 here.
+min and max (see docs/DECISIONS.md for the numbers); dynamic quantisation needs none but was
+slower than fp32 here.
 """
 
 from __future__ import annotations
