@@ -7,7 +7,8 @@ Each (backend, size) runs in a fresh subprocess with the shipped student, so pea
 (ru_maxrss) counts that run alone; speed is the median of `--repeats` runs after a warm-up.
 Backends: torch fp32 (the baseline), torch bf16 autocast, onnxruntime fp32 (graph optimisation
 level ALL) and onnxruntime int8 (`derain export onnx --int8`, calibrated on the training pools
-sirr147 and bsds500 of the data root with rain rendered on them; skipped without one).
+sirr147 and bsds500 of the data root with rain rendered on them; skipped without one) with 8-bit
+weights (`--full-range`, for CPUs with VNNI) and 7-bit ones (`--reduce-range`, for those without).
 `max_diff` is the largest difference from the torch fp32 output in [0, 1]; the int8 model's
 quality is scored on the selection set by experiments/selection.py. Writes docs/benchmarks/backends.json.
 """
@@ -60,12 +61,14 @@ def main() -> None:
     sizes = [(321, 481, args.repeats)] + ([] if args.no_large else [(3000, 4000, 1)])
     backends = dict(BACKENDS)
     tmp = tempfile.TemporaryDirectory()
-    int8 = Path(tmp.name, "student.int8.onnx")
-    export = subprocess.run(["derain", "export", "onnx", "--int8", "-o", str(int8)], capture_output=True, text=True)
-    if export.returncode == 0:
-        backends["onnx int8"] = {"name_or_path": str(int8)}
-    else:
-        print(f"onnx int8 skipped: {export.stderr.strip().splitlines()[-1]}")
+    for bits, flag in (("8-bit", "--full-range"), ("7-bit", "--reduce-range")):
+        int8 = Path(tmp.name, f"student.int8-{bits}.onnx")
+        export = subprocess.run(["derain", "export", "onnx", "--int8", flag, "-o", str(int8)], capture_output=True,
+                                text=True)
+        if export.returncode == 0:
+            backends[f"onnx int8 {bits}"] = {"name_or_path": str(int8)}
+        else:
+            print(f"onnx int8 {bits} skipped: {export.stderr.strip().splitlines()[-1]}")
     rows = []
     for h, w, repeats in sizes:
         base = None
@@ -75,7 +78,7 @@ def main() -> None:
             base = base or result["seconds"]
             rows.append({"backend": name, "size": f"{w}x{h}", **result, "speedup": base / result["seconds"]})
             r = rows[-1]
-            print(f"{r['size']:>10s} {name:12s} {r['seconds']:8.3f} s {r['speedup']:6.2f}x "
+            print(f"{r['size']:>10s} {name:17s} {r['seconds']:8.3f} s {r['speedup']:6.2f}x "
                   f"{r['peak_mib']:8.0f} MiB  max diff {r['max_diff']:.1e}", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2) + "\n")

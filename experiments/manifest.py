@@ -69,13 +69,24 @@ class Export:
     label: str
     model: str  # what `derain export onnx -m` takes
     int8: bool = False
+    reduce_range: bool | None = None  # int8 with 7-bit weights (CPUs without VNNI); None: by the exporting CPU
 
     @property
     def path(self) -> str:
         return f"runs/onnx/{self.label}.onnx"
 
+    @property
+    def kind(self) -> str:
+        """What the file is, for tables: `fp32`, `int8` or `int8, 7-bit weights`."""
+        if not self.int8:
+            return "fp32"
+        return "int8" if self.reduce_range is None else f"int8, {7 if self.reduce_range else 8}-bit weights"
+
     def command(self) -> list[str]:
-        return ["derain", "export", "onnx", "-m", self.model, "-o", self.path, *(["--int8"] if self.int8 else [])]
+        flags = ["--int8"] if self.int8 else []
+        if self.int8 and self.reduce_range is not None:
+            flags.append("--reduce-range" if self.reduce_range else "--full-range")
+        return ["derain", "export", "onnx", "-m", self.model, "-o", self.path, *flags]
 
 
 @dataclass(frozen=True)

@@ -342,7 +342,7 @@ def section_selection() -> list[str]:
     """The selection set's two scores for the shipped models under their zoo names, and their exports."""
     models = [*[(f"`{name}`" + (" (default)" if name == DEFAULT_MODEL else ""), name)
                 for name in MANIFEST.zoo],
-              *[(f"`{e.model}`, ONNX {'int8' if e.int8 else 'fp32'} export", label)
+              *[(f"`{e.model}`, ONNX export ({e.kind})", label)
                 for label, e in MANIFEST.exports.items()]]
     rows = [[name, f"`{label}`", *cells([label], COLUMNS[:2])] for name, label in models]
     return ["### The shipped models and their exports on the selection set", "",
@@ -350,7 +350,9 @@ def section_selection() -> list[str]:
             f"{len(SOURCES)} sources of",
             f"the training mixture ({', '.join(SOURCES)}; Y-PSNR against the photo, averaged over the parts) and",
             f"left rain-free (fidelity: Y-PSNR of the output against its input, target {FIDELITY_TARGET:.0f} dB).",
-            "An export may lose at most 0.1 dB against its model (issue 11).", "",
+            "An export may lose at most 0.1 dB against its model (issue 11). An int8 file's scores depend on the",
+            "CPU that runs it: the 8-bit one was scored on a CPU with VNNI, the 7-bit one on an AVX2 CPU without",
+            "(docs/DECISIONS.md, \"int8 on a CPU without VNNI\").", "",
             *table(["model", "label", *HEAD[:2]], rows)]
 
 

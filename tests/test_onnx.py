@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,31 @@ def test_int8_quantisation_keeps_the_output_and_records_how(tmp_path: Path) -> N
         calibration_crops([tmp_path / "small.png"], size=512)
 
 
+def test_int8_weights_keep_7_bits_where_8_would_saturate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On an x86 CPU without VNNI 8-bit weights saturate: 7-bit ones are chosen there, and a file
+    with 8-bit ones warns when it is loaded on such a CPU (and nothing else does)."""
+    import derain.onnx_backend as ob
+
+    crops = [np.random.default_rng(i).random((1, 3, 64, 64), dtype=np.float32) for i in range(2)]
+    fp32 = ob.export_bytes(random_model("rain_unet_s", {}), {"arch": "rain_unet_s"})
+    seven, eight = (ob.quantize_int8(fp32, crops, reduce_range=r) for r in (True, False))
+    monkeypatch.setattr(ob, "int8_saturates", lambda: True)
+    with pytest.warns(UserWarning, match="8-bit weights, whose sums saturate") as caught:
+        assert "8 bits" in ob.OnnxRunner(eight).metadata["quantization"]
+        assert "7-bit weights" in ob.OnnxRunner(seven).metadata["quantization"]
+        assert "7-bit weights" in ob.OnnxRunner(ob.quantize_int8(fp32, crops)).metadata["quantization"]  # this CPU
+        ob.OnnxRunner(fp32)  # not quantised
+    assert len(caught) == 1
+    monkeypatch.setattr(ob, "int8_saturates", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ob.OnnxRunner(eight)
+    assert "8 bits" in ob.OnnxRunner(ob.quantize_int8(fp32, crops)).metadata["quantization"]
+    monkeypatch.undo()
+    monkeypatch.setattr(ob.platform, "machine", lambda: "arm64")
+    assert not ob.int8_saturates()  # onnxruntime's ARM kernels do not add pairs in 16 bits
+
+
 def test_cli_int8_export_runs_as_a_model_file(tmp_path: Path) -> None:
     photos, src = tmp_path / "photos", tmp_path / "in"
     photos.mkdir()
@@ -126,6 +152,16 @@ def test_cli_int8_export_runs_as_a_model_file(tmp_path: Path) -> None:
     assert ref.returncode == 0, ref.stderr
     diff = np.abs(read_rgb(tmp_path / "int8" / "a.png") - read_rgb(tmp_path / "torch" / "a.png"))
     assert diff.mean() < 2 / 255
+    proc = run_cli("export", "onnx", "--int8", "--full-range", "--calibration", str(photos), "--calibration-crops",
+                   "2", "-o", str(tmp_path / "m.vnni.onnx"))
+    assert proc.returncode == 0 and "8-bit weights" in proc.stderr, proc.stderr
+    proc = run_cli("remove", str(src), "-o", str(tmp_path / "vnni"), "-m", str(tmp_path / "m.vnni.onnx"))
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "saturate" in line]
+    from derain.onnx_backend import int8_saturates  # this CPU, the one the subprocess ran on
+    assert warned == (["derain: warning: this int8 model has 8-bit weights, whose sums saturate on a CPU without "
+                       "VNNI like this one (a dB or more lost); export it here again (derain export onnx --int8) "
+                       "for 7-bit weights"] if int8_saturates() else [])
 
 
 @pytest.mark.parametrize(("args", "message"), [

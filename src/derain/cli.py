@@ -2,7 +2,8 @@
 
 Subcommands are imported lazily (module path per name) so that `derain --help` stays fast and a
 heavy stage never slows down another. Every `DerainError` becomes one line on stderr and exit
-code 2; an unexpected exception becomes one line too (set DERAIN_DEBUG=1 for the traceback).
+code 2; an unexpected exception becomes one line too (set DERAIN_DEBUG=1 for the traceback), and
+so does a warning (`derain: warning: ...`).
 SIGTERM is handled like Ctrl-C: the work stops, temporary files and folders are removed (by the
 `finally` blocks that publish outputs), one line is printed and the exit code is 143 (128 + 15).
 """
@@ -13,6 +14,7 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 from types import FrameType
 
 import click
@@ -72,9 +74,14 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+def _one_line(message: Warning | str, *_: object) -> str:
+    return f"derain: warning: {message}\n"
+
+
 def main() -> None:
-    """Console-script entry: run the CLI and turn every failure into one line."""
+    """Console-script entry: run the CLI and turn every failure and warning into one line."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+    warnings.formatwarning = _one_line
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -10,7 +10,9 @@ graph is traced at an aligned size and the runner pads like the network does bef
 QDQ), whose integer convolutions use the CPU's VNNI instructions. Activation ranges are measured
 on calibration crops with rain rendered on them (derain.calibration), as the mean of each crop's
 min and max (see docs/DECISIONS.md for the numbers); dynamic quantisation needs none but was
-slower than fp32 here.
+slower than fp32 here. On an x86 CPU without VNNI, onnxruntime adds pairs of uint8 x int8
+products in 16 bits, which saturate: there the weights keep 7 bits (`reduce_range`), chosen by
+the CPU that exports unless asked, and a runner warns when a file made for VNNI runs without it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import platform
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -71,18 +74,36 @@ def _set_props(proto: Any, props: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
+SEVEN_BIT = "7-bit weights"  # in the `quantization` metadata of a file quantised with reduce_range
+
+
+def int8_saturates() -> bool:
+    """Whether int8 convolutions with 8-bit weights can saturate on this CPU: x86 without VNNI,
+    where onnxruntime's kernel (vpmaddubsw) adds pairs of uint8 x int8 products in 16 bits."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "x86", "i386", "i686"):
+        return False
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:  # not Linux: torch's detector, which knows AVX-512 VNNI only (else: assume none)
+        return not getattr(torch.cpu, "_is_vnni_supported", lambda: False)()
+    return not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
 def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "",
-                  ranges: Literal["mean", "extremes"] = "mean") -> bytes:
+                  ranges: Literal["mean", "extremes"] = "mean", reduce_range: bool | None = None) -> bytes:
     """Static int8 version of an exported model, with activation ranges from `crops`.
 
     A range is the mean over crops of each crop's min and max (`ranges="mean"`), not the global
     extremes (`"extremes"`, kept for comparison): a few crops can drive deep features far beyond
     the rest (30-70x for the supervised model), and global extremes spend the 256 levels on them.
+    `reduce_range` keeps 7 bits of the weights, which cannot saturate on a CPU without VNNI
+    (None: if this CPU is one, `int8_saturates()`).
     The file keeps the fp32 file's metadata and records how it was quantised (`quantization`).
     """
     if ranges not in ("mean", "extremes"):
         raise ValueError(f"ranges must be 'mean' or 'extremes', not {ranges!r}")
     onnx, _ = _require_onnx()
+    reduce_range = int8_saturates() if reduce_range is None else reduce_range
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -100,24 +121,28 @@ def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "",
         src.write_bytes(fp32)
         quant_pre_process(src, pre, skip_symbolic_shape=True)  # shape inference + graph folding, as advised
         quantize_static(pre, dst, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+                        weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,
+                        calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"CalibMovingAverage": ranges == "mean"})  # one crop per batch
         proto = onnx.load(dst)
     props = {p.key: p.value for p in onnx.load_from_string(fp32).metadata_props}
     del proto.metadata_props[:]
     stat = "mean min/max" if ranges == "mean" else "min/max"
-    _set_props(proto, {**props, "quantization": f"static int8 (QDQ, uint8 activations, int8 per-channel weights, "
+    weights = f"int8 per-channel weights ({SEVEN_BIT}, for CPUs without VNNI)" if reduce_range else \
+        "int8 per-channel weights (8 bits, for CPUs with VNNI)"
+    _set_props(proto, {**props, "quantization": f"static int8 (QDQ, uint8 activations, {weights}, "
                                                 f"{stat} of {len(crops)} crops{note})"})
     return proto.SerializeToString()
 
 
 def export_onnx(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any] | None = None,
-                overwrite: bool = True, calibration: Sequence[Any] | None = None, note: str = "") -> Path:
+                overwrite: bool = True, calibration: Sequence[Any] | None = None, note: str = "",
+                reduce_range: bool | None = None) -> Path:
     """Write the ONNX file atomically (a partial file never appears under `path`; an existing one is
     replaced only if `overwrite`); with `calibration` crops, its static int8 version."""
     data = export_bytes(model, meta)
     if calibration is not None:
-        data = quantize_int8(data, calibration, note)
+        data = quantize_int8(data, calibration, note, reduce_range=reduce_range)
     return atomic_write_bytes(path, data, overwrite=overwrite)
 
 
@@ -137,6 +162,11 @@ class OnnxRunner:
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.align = int(self.metadata.get("align", 1))
         self.meta: dict[str, Any] = json.loads(self.metadata.get("derain", "{}"))
+        quantization = self.metadata.get("quantization", "")
+        if quantization and SEVEN_BIT not in quantization and int8_saturates():
+            warnings.warn("this int8 model has 8-bit weights, whose sums saturate on a CPU without VNNI like this "
+                          "one (a dB or more lost); export it here again (derain export onnx --int8) for 7-bit "
+                          "weights", stacklevel=2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
