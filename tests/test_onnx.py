@@ -123,6 +123,7 @@ def test_int8_weights_keep_7_bits_where_8_would_saturate(monkeypatch: pytest.Mon
         assert "7-bit weights" in ob.OnnxRunner(seven).metadata["quantization"]
         assert "7-bit weights" in ob.OnnxRunner(ob.quantize_int8(fp32, crops)).metadata["quantization"]  # this CPU
         ob.OnnxRunner(fp32)  # not quantised
+        ob.OnnxRunner(ob.quantize_int8(fp32, crops, weights="uint8"))  # unsigned weights do not saturate
     assert len(caught) == 1
     monkeypatch.setattr(ob, "int8_saturates", lambda: False)
     with warnings.catch_warnings():

@@ -74,7 +74,9 @@ def _set_props(proto: Any, props: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
-SEVEN_BIT = "7-bit weights"  # in the `quantization` metadata of a file quantised with reduce_range
+# In the `quantization` metadata: files with int8 weights say INT8_WEIGHTS (all of them, also those
+# written before 7-bit weights existed), and those with 7-bit ones also SEVEN_BIT.
+INT8_WEIGHTS, SEVEN_BIT = "uint8 activations, int8 per-channel weights", "7-bit weights"
 
 
 def int8_saturates() -> bool:
@@ -90,20 +92,24 @@ def int8_saturates() -> bool:
 
 
 def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "",
-                  ranges: Literal["mean", "extremes"] = "mean", reduce_range: bool | None = None) -> bytes:
+                  ranges: Literal["mean", "extremes"] = "mean", reduce_range: bool | None = None,
+                  weights: Literal["int8", "uint8"] = "int8") -> bytes:
     """Static int8 version of an exported model, with activation ranges from `crops`.
 
     A range is the mean over crops of each crop's min and max (`ranges="mean"`), not the global
     extremes (`"extremes"`, kept for comparison): a few crops can drive deep features far beyond
     the rest (30-70x for the supervised model), and global extremes spend the 256 levels on them.
     `reduce_range` keeps 7 bits of the weights, which cannot saturate on a CPU without VNNI
-    (None: if this CPU is one, `int8_saturates()`).
+    (None: if this CPU is one, `int8_saturates()`). `weights="uint8"` (kept for comparison) never
+    saturates either, but ran no faster than fp32 there.
     The file keeps the fp32 file's metadata and records how it was quantised (`quantization`).
     """
     if ranges not in ("mean", "extremes"):
         raise ValueError(f"ranges must be 'mean' or 'extremes', not {ranges!r}")
+    if weights not in ("int8", "uint8"):
+        raise ValueError(f"weights must be 'int8' or 'uint8', not {weights!r}")
     onnx, _ = _require_onnx()
-    reduce_range = int8_saturates() if reduce_range is None else reduce_range
+    reduce_range = weights == "int8" and (int8_saturates() if reduce_range is None else reduce_range)
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -121,16 +127,17 @@ def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "",
         src.write_bytes(fp32)
         quant_pre_process(src, pre, skip_symbolic_shape=True)  # shape inference + graph folding, as advised
         quantize_static(pre, dst, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,
-                        calibrate_method=CalibrationMethod.MinMax,
+                        weight_type=QuantType.QInt8 if weights == "int8" else QuantType.QUInt8, per_channel=True,
+                        reduce_range=reduce_range, calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"CalibMovingAverage": ranges == "mean"})  # one crop per batch
         proto = onnx.load(dst)
     props = {p.key: p.value for p in onnx.load_from_string(fp32).metadata_props}
     del proto.metadata_props[:]
     stat = "mean min/max" if ranges == "mean" else "min/max"
-    weights = f"int8 per-channel weights ({SEVEN_BIT}, for CPUs without VNNI)" if reduce_range else \
-        "int8 per-channel weights (8 bits, for CPUs with VNNI)"
-    _set_props(proto, {**props, "quantization": f"static int8 (QDQ, uint8 activations, {weights}, "
+    kind = ("uint8 activations, uint8 per-channel weights (8 bits)" if weights == "uint8" else
+            f"{INT8_WEIGHTS} ({SEVEN_BIT}, for CPUs without VNNI)" if reduce_range else
+            f"{INT8_WEIGHTS} (8 bits, for CPUs with VNNI)")
+    _set_props(proto, {**props, "quantization": f"static int8 (QDQ, {kind}, "
                                                 f"{stat} of {len(crops)} crops{note})"})
     return proto.SerializeToString()
 
@@ -163,7 +170,7 @@ class OnnxRunner:
         self.align = int(self.metadata.get("align", 1))
         self.meta: dict[str, Any] = json.loads(self.metadata.get("derain", "{}"))
         quantization = self.metadata.get("quantization", "")
-        if quantization and SEVEN_BIT not in quantization and int8_saturates():
+        if INT8_WEIGHTS in quantization and SEVEN_BIT not in quantization and int8_saturates():
             warnings.warn("this int8 model has 8-bit weights, whose sums saturate on a CPU without VNNI like this "
                           "one (a dB or more lost); export it here again (derain export onnx --int8) for 7-bit "
                           "weights", stacklevel=2)
