@@ -171,6 +171,7 @@ def test_cli_int8_export_runs_as_a_model_file(tmp_path: Path) -> None:
     (["export", "onnx", "--int8", "--calibration", "rain100l_test", "-o", "{tmp}/q.onnx"], "evaluation-only"),
     (["export", "onnx", "--int8", "--calibration", "{tmp}/nowhere", "-o", "{tmp}/q.onnx"], "no folder"),
     (["export", "onnx", "--int8", "--calibration-rain", "drizzle", "-o", "{tmp}/q.onnx"], "unknown preset 'drizzle'"),
+    (["export", "onnx", "--full-range", "--calibration-crops", "4", "-o", "{tmp}/q.onnx"], "only with --int8"),
 ])
 def test_onnx_model_files_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     from derain.onnx_backend import export_onnx

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from derain.atomic import exists_error
 from derain.errors import DerainError
@@ -15,6 +16,9 @@ from derain.paths import DEFAULT_MODEL
 @click.group()
 def export() -> None:
     """Export a model to another format."""
+
+
+INT8_ONLY = ("calibration", "calibration_crops", "calibration_rain", "reduce_range")  # options of --int8
 
 
 @export.command("onnx")
@@ -35,12 +39,17 @@ def export() -> None:
               help="With --int8: 7-bit weights, for CPUs without VNNI, where 8-bit ones saturate (about 1 dB lost "
                    "there), or 8-bit ones, for CPUs with VNNI (AVX-512 VNNI, AVX-VNNI, AMX)  [default: by this CPU]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def onnx_cmd(model_name: str, output: Path, int8: bool, calibration: tuple[str, ...], calibration_crops: int,
-             calibration_rain: str, reduce_range: bool | None, overwrite: bool) -> None:
+@click.pass_context
+def onnx_cmd(ctx: click.Context, model_name: str, output: Path, int8: bool, calibration: tuple[str, ...],
+             calibration_crops: int, calibration_rain: str, reduce_range: bool | None, overwrite: bool) -> None:
     """Write the model with dynamic batch, height and width (multiples of its grid) and its metadata.
 
     Run it with `derain remove -m model.onnx` or any onnxruntime program.
     """
+    given = ["/".join(param.opts + param.secondary_opts) for param in ctx.command.params
+             if param.name in INT8_ONLY and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE]
+    if given and not int8:
+        raise DerainError(f"{', '.join(given)}: only with --int8 (an fp32 export has nothing to calibrate)")
     from derain.calibration import calibration_crops as draw_crops
     from derain.calibration import calibration_photos
     from derain.onnx_backend import OPSET, export_onnx, int8_saturates
