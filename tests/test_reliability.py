@@ -136,6 +136,31 @@ def test_sigterm_during_synth_cleans_up(tmp_path: Path) -> None:
     assert hidden(tmp_path) == [] and not (tmp_path / "out").exists()
 
 
+HALF_BUILT = """
+import sys
+import derain.cli as cli
+
+class HalfBuilt:  # like a progress bar whose constructor the signal interrupted
+    def __del__(self) -> None:
+        raise AttributeError("'HalfBuilt' object has no attribute 'pos'")
+
+@cli.cli.command("half-built")
+def half_built() -> None:
+    keep = HalfBuilt()
+    raise cli.Terminated
+
+cli.COMMANDS["half-built"] = ("__main__:half_built", "")
+sys.argv = ["derain", "half-built"]
+cli.main()
+"""
+
+
+def test_sigterm_inside_a_constructor_still_ends_on_one_line() -> None:
+    """Item 4: the CI once saw a traceback after the line, from a half-built progress bar's `__del__`."""
+    proc = subprocess.run([sys.executable, "-c", HALF_BUILT], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143 and proc.stderr == "derain: terminated\n", proc.stderr
+
+
 def test_an_interruption_the_moment_a_temporary_file_appears_leaves_nothing(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Item 4, the narrowest moment (CI once sent SIGTERM there): the temporary file exists but the

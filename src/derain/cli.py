@@ -16,6 +16,7 @@ import signal
 import sys
 import warnings
 from types import FrameType
+from typing import NoReturn
 
 import click
 
@@ -78,6 +79,15 @@ def _one_line(message: Warning | str, *_: object) -> str:
     return f"derain: warning: {message}\n"
 
 
+def _stop(message: str, code: int) -> NoReturn:
+    """Exit after Ctrl-C or SIGTERM with one line. The signal can land inside a constructor (a
+    progress bar's, say); the half-built object's `__del__` then fails at shutdown, and Python
+    would print that as a traceback after our line: such errors are silenced."""
+    sys.unraisablehook = lambda unraisable: None
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
 def main() -> None:
     """Console-script entry: run the CLI and turn every failure and warning into one line."""
     signal.signal(signal.SIGTERM, _raise_terminated)
@@ -85,8 +95,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("derain: aborted", err=True)
-        sys.exit(130)
+        _stop("derain: aborted", 130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -94,11 +103,9 @@ def main() -> None:
         click.echo(f"derain: error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        click.echo("derain: interrupted", err=True)
-        sys.exit(130)
+        _stop("derain: interrupted", 130)
     except Terminated:
-        click.echo("derain: terminated", err=True)
-        sys.exit(128 + signal.SIGTERM)
+        _stop("derain: terminated", 128 + signal.SIGTERM)
     except Exception as exc:  # noqa: BLE001 - the CLI promises no tracebacks
         if os.environ.get("DERAIN_DEBUG"):
             raise
