@@ -64,7 +64,8 @@ def onnx_cmd(ctx: click.Context, model_name: str, output: Path, int8: bool, cali
     model, meta = load_model(model_name)
     crops = draw_crops(photos, calibration_crops, rain=rain) if int8 else None
     note = f" from {', '.join(calibration)}" + (f" with rendered rain {', '.join(rain)}" if rain else "")
-    reduce_range = int8_saturates() if reduce_range is None else reduce_range
+    if int8 and reduce_range is None:  # resolved here (not in quantize_int8) to say it below
+        reduce_range = int8_saturates()
     export_onnx(output, model, meta, overwrite=overwrite, calibration=crops, note=note, reduce_range=reduce_range)
     kind = f"int8, {7 if reduce_range else 8}-bit weights" if int8 else "fp32"
     click.echo(f"{model_name} -> {output} ({kind}, opset {OPSET}, {output.stat().st_size / 1e6:.2f} MB)", err=True)
