@@ -14,6 +14,12 @@ training mixture (the presets light, medium, heavy and real; the Garg-Nayar stre
 veiled by the real preset), seed 0, and the 24 photos without rain for fidelity (output vs input).
 The set is rebuilt byte for byte by `build`; scores land in docs/eval/ so `pick` reads only
 committed files. Rain100L and udgnet43 play no part here.
+
+Issue 28 added the parts where the mixture's mean hid the failures: `veil` (vapour without streaks,
+experiments/presets/veil.yaml), `large-heavy` (heavy rain and veil at 3x scale on the photos scaled
+up to 1500x1500, scored whole; experiments/presets/heavy-large.yaml) and `real-ref` (real rain
+against its temporal median, the data root's real_ref). `light` is the veil-free light rain. They
+gate a candidate (`gates`); the mean of the mixture's parts still ranks the candidates that pass.
 """
 
 from __future__ import annotations
@@ -37,20 +43,45 @@ SELECTION = ROOT / "runs" / "selection"
 PHOTOS = "kodak24"  # the rain-free photos every part is rendered on (a pool of the data root's clean/)
 SOURCES = {"light": ["--preset", "light"], "medium": ["--preset", "medium"], "heavy": ["--preset", "heavy"],
            "real": ["--preset", "real"], "garg06": ["--preset", "real", "--streaks", "{data}/streaks/garg06"]}
+PRESETS = ROOT / "experiments" / "presets"
+GATED = {"veil": ["--preset", str(PRESETS / "veil.yaml")],  # rendered parts that gate only (issue 28)
+         "large-heavy": ["--preset", str(PRESETS / "heavy-large.yaml")]}
+LARGE_PHOTOS, LARGE_SCALE = "large-photos", 3  # folder of the photos scaled up for `large-heavy`
 RAIN_FREE = "rain-free"  # the photos without rain, output against input (`derain eval --fidelity`)
-FIDELITY_TARGET = 40.0  # dB, the quality issue's target for rain-free photos
+REAL_REF = "real-ref"  # real rain against its temporal median (the catalogue's real_ref)
+PARTS = [*SOURCES, *GATED, RAIN_FREE, REAL_REF]
+FIDELITY_TARGET = 50.0  # dB, issue 28's gate for rain-free photos (issue 10's was 40)
+WORSE_MARGIN = 0.1  # dB below its input's Y-PSNR at which an output counts as worse than doing nothing
 PREFER_MARGIN = 0.1  # dB of selection Y-PSNR within which the task-transfer student is preferred
 MANIFEST = load()
 
 
+def scaled_photos() -> Path:
+    """The photos scaled up LARGE_SCALE times (Lanczos), the backgrounds of `large-heavy`."""
+    from PIL import Image
+
+    out = SELECTION / LARGE_PHOTOS
+    if not out.is_dir():
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for path in sorted((data_root() / "clean" / PHOTOS).glob("*.png")):
+            with Image.open(path) as im:
+                im.convert("RGB").resize((im.width * LARGE_SCALE, im.height * LARGE_SCALE),
+                                         Image.Resampling.LANCZOS).save(tmp / path.name)
+        tmp.rename(out)
+    return out
+
+
 def build() -> None:
     """Render every rainy part of the selection set (skipping parts already there); the rain-free
-    part is the photos themselves (`derain eval --fidelity`)."""
+    part is the photos themselves (`derain eval --fidelity`), `real-ref` a set of the data root."""
     kodak = data_root() / "clean" / PHOTOS
-    for source, args in SOURCES.items():
-        out = SELECTION / source
+    for part, args in {**SOURCES, **GATED}.items():
+        out = SELECTION / part
         if not out.is_dir():
-            subprocess.run(["derain", "synth", "--clean", str(kodak), "--out", str(out), "--seed", "0",
+            photos = scaled_photos() if part == "large-heavy" else kodak
+            subprocess.run(["derain", "synth", "--clean", str(photos), "--out", str(out), "--seed", "0",
                             *(a.format(data=data_root()) for a in args)], check=True)
 
 
@@ -59,13 +90,15 @@ def score(model: str, label: str, fresh: bool = False) -> None:
     into docs/eval/<label>-sel-<part>/."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     if fresh:
-        for part in [*SOURCES, RAIN_FREE]:
+        for part in PARTS:
             shutil.rmtree(EVAL / f"{label}-sel-{part}", ignore_errors=True)
-    todo = [part for part in [*SOURCES, RAIN_FREE] if not (EVAL / f"{label}-sel-{part}" / "results.json").exists()]
-    if set(todo) - {RAIN_FREE}:
+    todo = [part for part in PARTS if not (EVAL / f"{label}-sel-{part}" / "results.json").exists()
+            and not (label == "input" and part == RAIN_FREE)]
+    if set(todo) - {RAIN_FREE, REAL_REF}:
         build()
     for part in todo:
-        data = ["-d", PHOTOS, "--fidelity"] if part == RAIN_FREE else ["-d", str(SELECTION / part)]
+        data = (["-d", PHOTOS, "--fidelity"] if part == RAIN_FREE else ["-d", "real_ref"] if part == REAL_REF
+                else ["-d", str(SELECTION / part)])
         subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(EVAL / f"{label}-sel-{part}")],
                        check=True, env=env)
 
@@ -108,21 +141,62 @@ def summary(label: str) -> dict[str, float] | None:
             **{f"psnr_y_{part}": value for part, value in zip(SOURCES, rainy)}}
 
 
+def rows(label: str, part: str) -> dict[str, float] | None:
+    """Per-image Y-PSNR of `label` on one part, or None if not scored."""
+    path = EVAL / f"{label}-sel-{part}" / "results.json"
+    return {r["image"]: r["psnr_y"] for r in json.loads(path.read_text())["rows"]} if path.exists() else None
+
+
+def worse(label: str) -> dict[str, list[str]] | None:
+    """The rendered selection images whose output is more than WORSE_MARGIN dB below its rainy
+    input, per part; None until `label` and `input` are scored on every rendered part."""
+    found = {}
+    for part in [*SOURCES, *GATED]:
+        ours, given = rows(label, part), rows("input", part)
+        if ours is None or given is None:
+            return None
+        found[part] = [name for name, value in ours.items() if value < given[name] - WORSE_MARGIN]
+    return found
+
+
+def clips(label: str) -> dict[str, float] | None:
+    """Mean Y-PSNR per `real-ref` clip (files CLIP_NNN.png), or None if not scored."""
+    scored = rows(label, REAL_REF)
+    if scored is None:
+        return None
+    names = sorted({name.rsplit("_", 1)[0] for name in scored})
+    return {c: statistics.mean(v for n, v in scored.items() if n.rsplit("_", 1)[0] == c) for c in names}
+
+
+def gates(label: str) -> dict[str, bool] | None:
+    """Issue 28's gates (docs/DECISIONS.md, "The streaks-only default"): fidelity, no rendered image
+    worse than its input, every real-ref clip above its input. None until all are scored."""
+    fidelity, bad, ours, given = psnr(label, RAIN_FREE), worse(label), clips(label), clips("input")
+    if fidelity is None or bad is None or ours is None or given is None:
+        return None
+    return {f"fidelity at least {FIDELITY_TARGET:.0f} dB": fidelity >= FIDELITY_TARGET,
+            "no rendered image worse than its input": not any(bad.values()),
+            "every real-ref clip above its input": all(ours[c] > given[c] for c in given)}
+
+
 def task_transfer(label: str) -> bool:
     """Whether `label` is a task-transfer student: a finetune run, or a zoo model shipped from one."""
     run = MANIFEST.runs.get(MANIFEST.zoo.get(label, label))
     return run is not None and run.stage == "finetune"
 
 
-def pick(labels: list[str]) -> str:
-    """The rule of docs/DECISIONS.md ("Which long run ships")."""
+def pick(labels: list[str]) -> str | None:
+    """The rule of docs/DECISIONS.md ("The streaks-only default", issue 28): among the candidates
+    that pass every gate, the highest selection Y-PSNR, the task-transfer student within
+    PREFER_MARGIN; None when no candidate passes (the default stays)."""
     scores = {label: summary(label) for label in labels}
-    missing = [label for label, s in scores.items() if s is None]
+    checks = {label: gates(label) for label in labels}
+    missing = [label for label in labels if scores[label] is None or checks[label] is None]
     if missing:
-        raise SystemExit(f"not scored yet: {', '.join(missing)} (run `score` first)")
-    qualified = [label for label in labels if scores[label]["fidelity_psnr_y"] >= FIDELITY_TARGET]
+        raise SystemExit(f"not scored yet: {', '.join(missing)} (run `score` first, and `score input`)")
+    qualified = [label for label in labels if all(checks[label].values())]
     if not qualified:
-        return max(labels, key=lambda label: scores[label]["fidelity_psnr_y"])
+        return None
     best = max(qualified, key=lambda label: scores[label]["selection_psnr_y"])
     close = [label for label in qualified if task_transfer(label)
              and scores[best]["selection_psnr_y"] - scores[label]["selection_psnr_y"] <= PREFER_MARGIN]
@@ -147,8 +221,8 @@ def main() -> None:
         print(json.dumps(summary(score_model(args.model, args.label, args.fresh)), indent=1))
     else:
         for label in args.labels:
-            print(label, json.dumps(summary(label)))
-        print("selected:", pick(args.labels))
+            print(label, json.dumps(summary(label)), json.dumps(gates(label)), json.dumps(clips(label)))
+        print("selected:", pick(args.labels) or "none (no candidate passes every gate: the default stays)")
     sys.stdout.flush()
 
 

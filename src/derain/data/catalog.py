@@ -1,7 +1,7 @@
 """The shared data sets by name, and the leakage guard for training.
 
-Names resolve relative to `derain.paths.data_root()` (or an explicit root). Two sets are for
-evaluation only (see the data README): `rain100l_test` and `udgnet43`. `open_training_dataset`
+Names resolve relative to `derain.paths.data_root()` (or an explicit root). Three sets are never
+trained on (see the data README): `rain100l_test` and `udgnet43` (evaluation), `real_ref` (selection). `open_training_dataset`
 refuses them, by name and by path, so no config can train or tune on a test set by accident.
 """
 
@@ -30,6 +30,7 @@ CATALOG: dict[str, Entry] = {
     "rain800_train": Entry("rain800_train/concat", "side_by_side"),
     "sirr147": Entry("real_rainy/sirr147", "unpaired"),
     "udgnet43": Entry("real_rainy/udgnet43", "unpaired", eval_only=True),
+    "real_ref": Entry("real_ref/eevrsr", "paired", eval_only=True),  # a selection set: never trained on
     "bsds500": Entry("clean/bsds500/test", "unpaired"),
     "kodak24": Entry("clean/kodak24", "unpaired"),
     "urban100": Entry("clean/urban100", "unpaired"),

@@ -7,7 +7,10 @@ seeds with (seed, step, slot). Sources: the shipped presets (procedural streaks)
 
 Do no harm: sensor noise and JPEG are applied to the rainy image *and* to its target, with the
 same noise field and quality, so the only thing the network is asked to remove is the rain; and a
-share of pairs are rain-free in, the same image out, so a clean photo is left alone.
+share of pairs are rain-free in, the same image out, so a clean photo is left alone. With
+`keep_veil`, a target keeps the veil its rainy image has (the same transmission and airlight,
+without streaks): such a network removes streaks and leaves the scene's haze and brightness alone,
+which is also what a real reference (a temporal median, vapour included) rewards.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class MixtureConfig:
                                                                STREAKS: 2.0})
     streaks: str = "streaks/garg06"  # folder of streak layers (relative to the data root, or absolute)
     identity: float = 0.1  # share of rain-free pairs (input = target)
+    keep_veil: bool = False  # targets keep the rain's veil (T, A): only the streaks are to be removed
     share: float = 0.85  # share of a batch rendered here; the rest comes from the paired sets
     val: str = "kodak24"  # rain-free set of the validation (never trained on): rained on, and as it is
 
@@ -64,7 +68,7 @@ class RainMixture:
         self.presets: dict[str, Preset] = {n: load_preset(n) for n in self.names if n != STREAKS}
         if STREAKS in self.names and streaks is None:
             raise DerainError(f"the {STREAKS!r} rain source needs a streak bank")
-        self.streaks, self.identity = streaks, cfg.identity
+        self.streaks, self.identity, self.keep_veil = streaks, cfg.identity, cfg.keep_veil
         # Streak layers take their lighting, veil and camera from a preset drawn among these.
         self._looks = list(self.presets.values()) or [load_preset("real")]
 
@@ -86,7 +90,8 @@ class RainMixture:
             rain = rain_layer(params, (h, w), rng)
         chw = np.ascontiguousarray(clean.transpose(2, 0, 1), dtype=np.float32)
         rainy = composite(chw, rain, params).transpose(1, 2, 0)
-        return camera([rainy, clean], params, rng)
+        target = composite(chw, np.zeros_like(rain), params).transpose(1, 2, 0) if self.keep_veil else clean
+        return camera([rainy, target], params, rng)
 
 
 def camera(images: list[np.ndarray], params: RainParams, rng: np.random.Generator) -> tuple[np.ndarray, ...]:

@@ -135,7 +135,7 @@ class PairedConfig(TrainConfig):
     pairs: list[str] = field(default_factory=lambda: ["rain800_train"])
     synth: MixtureConfig | None = None  # pairs rendered on the fly on rain-free photos (None: paired sets only)
     fraction: float = 0.1  # of the paired sets and of the rain-free photos
-    init: str | None = None  # distill run dir or checkpoint (finetune); None = from scratch
+    init: str | None = None  # distill run dir or model file (finetune), a supervised one to refine; None = from scratch
     init_parts: str = "all"  # "all" of the distilled student, or its "encoder" only (fresh decoder)
     ssim_weight: float = 1.0  # loss = L1 + ssim_weight * (1 - SSIM)
     distill_weight: float = 0.0  # pull the features toward the initial (distilled) student's

@@ -3,7 +3,8 @@
 Both train on the same seeded fraction of the paired synthetic pool, with the same loss and
 budget; they differ only in the starting weights (the distilled student vs random) and in the
 optional regulariser that keeps fine-tuned features near the distilled ones ("anchor"), so the
-real-data priors learnt by distillation are not forgotten.
+real-data priors learnt by distillation are not forgotten. A supervised run may also continue
+from a finished supervised model (`init`), to refine it on other pairs or targets.
 """
 
 from __future__ import annotations
@@ -35,15 +36,15 @@ class PairedStage(Stage):
         super().__init__(name, cfg)
         if name == "finetune" and cfg.init is None:
             raise DerainError("finetune starts from the distilled student: set init (--init RUN_DIR_OR_CHECKPOINT)")
-        if name == "supervised" and (cfg.init is not None or cfg.distill_weight > 0):
-            raise DerainError("supervised trains from scratch: init must be empty and distill_weight 0")
+        if name == "supervised" and cfg.distill_weight > 0:
+            raise DerainError("supervised has no distilled student to anchor to: distill_weight must be 0")
         features = arch_info(cfg.arch).features
         net = create_model(cfg.arch)
         anchor = None
         self.init_from = None
         if cfg.init is not None:
-            distilled, _, path = load_trained(cfg.init, "distill", cfg.arch)
-            weights = distilled.state_dict()
+            start, _, path = load_trained(cfg.init, "distill" if name == "finetune" else "supervised", cfg.arch)
+            weights = start.state_dict()
             if cfg.init_parts == "encoder":  # transfer the representations, not the distilled output
                 weights = {k: v for k, v in weights.items() if k.startswith("encoder.")}
             net.load_state_dict(weights, strict=cfg.init_parts == "all")
