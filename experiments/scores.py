@@ -34,7 +34,7 @@ MANIFEST = load()
 SELECTION = "runs/selection-kodak24"  # the earlier study's selection set (medium preset only)
 SELECTION_CMD = ["derain", "synth", "--clean", "{data}/clean/kodak24", "--out", SELECTION, "--preset", "medium",
                  "--per-image", "2", "--seed", "0"]
-DATASETS = {"rain100l_test": "rain100l_test", "udgnet43": "udgnet43", "selection": SELECTION}
+DATASETS = {"rain100l_test": "rain100l_test", "udgnet43": "udgnet43", "real_ref": "real_ref", "selection": SELECTION}
 CLAIM_MARGIN = 0.5  # dB of task transfer over supervised from scratch: the bar for the paper's claim (issue 6)
 # The earlier study's headline metrics, in table order: (set, metric, digits, column heading).
 METRICS = (("rain100l_test", "psnr_y", 2, "Rain100L Y-PSNR"), ("rain100l_test", "ssim_y", 4, "Y-SSIM"),
@@ -79,7 +79,7 @@ def evaluate(labels: list[str]) -> None:
                     subprocess.run([a.format(data=data_root()) for a in SELECTION_CMD], cwd=ROOT, check=True,
                                    stdout=subprocess.DEVNULL)
                 print(f"eval {label} on {dataset}", flush=True)
-                subprocess.run(["derain", "eval", "-m", model, "-d", DATASETS[dataset], "-o", str(out)],
+                subprocess.run(["derain", "eval", "-m", model, "-d", DATASETS[dataset], "-o", str(out), "--overwrite"],
                                cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -90,6 +90,21 @@ def score(label: str, dataset: str) -> dict[str, float] | None:
     """Mean metrics of `label` on `dataset`, or None if not evaluated."""
     path = EVAL / f"{label}-{dataset}" / "results.json"
     return json.loads(path.read_text())["mean"] if path.exists() else None
+
+
+def per_image(label: str, dataset: str) -> dict[str, float] | None:
+    """Y-PSNR of every image of `label` on `dataset` (docs/eval/<label>-<dataset>), None if not scored."""
+    path = EVAL / f"{label}-{dataset}" / "results.json"
+    return {r["image"]: r["psnr_y"] for r in json.loads(path.read_text())["rows"]} if path.exists() else None
+
+
+def worse_than_input(label: str, dataset: str, margin: float = 0.0) -> list[str] | None:
+    """The images of `dataset` whose output Y-PSNR is more than `margin` dB below the rainy input's:
+    where deraining did harm. None until `label` and `input` are both scored there."""
+    ours, given = per_image(label, dataset), per_image("input", dataset)
+    if ours is None or given is None:
+        return None
+    return [name for name, value in ours.items() if value < given[name] - margin]
 
 
 def record(run: str) -> Path:

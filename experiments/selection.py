@@ -17,7 +17,7 @@ committed files. Rain100L and udgnet43 play no part here.
 
 Issue 28 added the parts where the mixture's mean hid the failures: `veil` (vapour without streaks,
 experiments/presets/veil.yaml), `large-heavy` (heavy rain and veil at 3x scale on the photos scaled
-up to 1500x1500, scored whole; experiments/presets/heavy-large.yaml) and `real-ref` (real rain
+up to 1500x1500, scored whole; experiments/presets/heavy-large.yaml) and `real_ref` (real rain
 against its temporal median, the data root's real_ref). `light` is the veil-free light rain. They
 gate a candidate (`gates`); the mean of the mixture's parts still ranks the candidates that pass.
 """
@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 from manifest import load
-from scores import EVAL, ROOT, model_file
+from scores import EVAL, ROOT, model_file, per_image, worse_than_input
 from scores import score as evaluated
 
 from derain.paths import data_root
@@ -48,7 +48,7 @@ GATED = {"veil": ["--preset", str(PRESETS / "veil.yaml")],  # rendered parts tha
          "large-heavy": ["--preset", str(PRESETS / "heavy-large.yaml")]}
 LARGE_PHOTOS, LARGE_SCALE = "large-photos", 3  # folder of the photos scaled up for `large-heavy`
 RAIN_FREE = "rain-free"  # the photos without rain, output against input (`derain eval --fidelity`)
-REAL_REF = "real-ref"  # real rain against its temporal median (the catalogue's real_ref)
+REAL_REF = "real_ref"  # real rain against its temporal median: a set of the data root, scored as any other
 PARTS = [*SOURCES, *GATED, RAIN_FREE, REAL_REF]
 FIDELITY_TARGET = 50.0  # dB, issue 28's gate for rain-free photos (issue 10's was 40)
 WORSE_MARGIN = 0.1  # dB below its input's Y-PSNR at which an output counts as worse than doing nothing
@@ -75,7 +75,7 @@ def scaled_photos() -> Path:
 
 def build() -> None:
     """Render every rainy part of the selection set (skipping parts already there); the rain-free
-    part is the photos themselves (`derain eval --fidelity`), `real-ref` a set of the data root."""
+    part is the photos themselves (`derain eval --fidelity`), `real_ref` a set of the data root."""
     kodak = data_root() / "clean" / PHOTOS
     for part, args in {**SOURCES, **GATED}.items():
         out = SELECTION / part
@@ -85,21 +85,31 @@ def build() -> None:
                             *(a.format(data=data_root()) for a in args)], check=True)
 
 
+def dataset(part: str) -> str:
+    """The name a part's scores go by in docs/eval/<label>-<name>: sel-<part>, or real_ref as for
+    every other set of the data root."""
+    return REAL_REF if part == REAL_REF else f"sel-{part}"
+
+
+def folder(label: str, part: str) -> Path:
+    return EVAL / f"{label}-{dataset(part)}"
+
+
 def score(model: str, label: str, fresh: bool = False) -> None:
     """`derain eval` of `model` on every part not scored yet (every part if `fresh`), one thread,
     into docs/eval/<label>-sel-<part>/."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     if fresh:
         for part in PARTS:
-            shutil.rmtree(EVAL / f"{label}-sel-{part}", ignore_errors=True)
-    todo = [part for part in PARTS if not (EVAL / f"{label}-sel-{part}" / "results.json").exists()
+            shutil.rmtree(folder(label, part), ignore_errors=True)
+    todo = [part for part in PARTS if not (folder(label, part) / "results.json").exists()
             and not (label == "input" and part == RAIN_FREE)]
     if set(todo) - {RAIN_FREE, REAL_REF}:
         build()
     for part in todo:
         data = (["-d", PHOTOS, "--fidelity"] if part == RAIN_FREE else ["-d", "real_ref"] if part == REAL_REF
                 else ["-d", str(SELECTION / part)])
-        subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(EVAL / f"{label}-sel-{part}")],
+        subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(folder(label, part)), "--overwrite"],
                        check=True, env=env)
 
 
@@ -141,27 +151,16 @@ def summary(label: str) -> dict[str, float] | None:
             **{f"psnr_y_{part}": value for part, value in zip(SOURCES, rainy)}}
 
 
-def rows(label: str, part: str) -> dict[str, float] | None:
-    """Per-image Y-PSNR of `label` on one part, or None if not scored."""
-    path = EVAL / f"{label}-sel-{part}" / "results.json"
-    return {r["image"]: r["psnr_y"] for r in json.loads(path.read_text())["rows"]} if path.exists() else None
-
-
 def worse(label: str) -> dict[str, list[str]] | None:
     """The rendered selection images whose output is more than WORSE_MARGIN dB below its rainy
     input, per part; None until `label` and `input` are scored on every rendered part."""
-    found = {}
-    for part in [*SOURCES, *GATED]:
-        ours, given = rows(label, part), rows("input", part)
-        if ours is None or given is None:
-            return None
-        found[part] = [name for name, value in ours.items() if value < given[name] - WORSE_MARGIN]
-    return found
+    found = {part: worse_than_input(label, dataset(part), WORSE_MARGIN) for part in [*SOURCES, *GATED]}
+    return None if None in found.values() else found
 
 
 def clips(label: str) -> dict[str, float] | None:
-    """Mean Y-PSNR per `real-ref` clip (files CLIP_NNN.png), or None if not scored."""
-    scored = rows(label, REAL_REF)
+    """Mean Y-PSNR per real_ref clip (files CLIP_NNN.png), or None if not scored."""
+    scored = per_image(label, REAL_REF)
     if scored is None:
         return None
     names = sorted({name.rsplit("_", 1)[0] for name in scored})
@@ -170,13 +169,13 @@ def clips(label: str) -> dict[str, float] | None:
 
 def gates(label: str) -> dict[str, bool] | None:
     """Issue 28's gates (docs/DECISIONS.md, "The streaks-only default"): fidelity, no rendered image
-    worse than its input, every real-ref clip above its input. None until all are scored."""
+    worse than its input, every real_ref clip above its input. None until all are scored."""
     fidelity, bad, ours, given = psnr(label, RAIN_FREE), worse(label), clips(label), clips("input")
     if fidelity is None or bad is None or ours is None or given is None:
         return None
     return {f"fidelity at least {FIDELITY_TARGET:.0f} dB": fidelity >= FIDELITY_TARGET,
             "no rendered image worse than its input": not any(bad.values()),
-            "every real-ref clip above its input": all(ours[c] > given[c] for c in given)}
+            "every real_ref clip above its input": all(ours[c] > given[c] for c in given)}
 
 
 def task_transfer(label: str) -> bool:

@@ -151,3 +151,15 @@ def test_help_does_not_import_torch(command: str) -> None:
             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code, *command.split()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("False"), proc.stdout[-300:] + proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--temporal", "2", "--temporal-threshold", "nan"], ["--temporal-threshold", "inf"],
+                                  ["--temporal-threshold", "-1"], ["--overlap", "-1"]])
+def test_bad_numbers_are_one_line_usage_errors(images: Path, tmp_path: Path, args: list[str]) -> None:
+    """Issue 30 item 3: NaN passes click's bounds (every comparison with it is false) and made black
+    video frames with exit 0; inf is as wrong. Like a negative value, each is one line, exit 2,
+    before any work."""
+    proc = run_cli("remove", str(images / "img0.png"), "-o", str(tmp_path / "out"), *args)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("derain: error:") and args[-2] in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -79,10 +79,11 @@ def test_the_reader_prints_the_arguments_of_a_run() -> None:
 def test_every_evaluation_folder_is_of_a_model_of_the_manifest() -> None:
     scored = {f"{e.label}-{s}" for e in MANIFEST.entries.values() for s in e.sets}
     names = {*MANIFEST.entries, *MANIFEST.runs, *MANIFEST.zoo, *MANIFEST.exports}
-    parts = {*selection.SOURCES, selection.RAIN_FREE}
+    parts = set(selection.PARTS)
     for folder in (ROOT / "docs" / "eval").iterdir():
         label, _, part = folder.name.rpartition("-sel-")
-        assert folder.name in scored or (label in names and part in parts), folder.name
+        alone = folder.name.removesuffix(f"-{selection.REAL_REF}")  # the selection's real_ref part
+        assert folder.name in scored or (label in names and part in parts) or alone in names, folder.name
 
 
 def test_the_zoo_ships_the_runs_the_manifest_names() -> None:
@@ -108,3 +109,17 @@ def test_both_arms_of_the_minority_ablation_have_the_same_budget() -> None:
         a, b = (vars(load_config(r.stage, ROOT / r.config, r.args)) for r in (supervised, finetune))
         assert sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)) == ["distill_weight", "init"]
         assert (a["steps"], a["fraction"], a["seed"]) == (20000, 0.1, seed)
+
+
+@pytest.mark.parametrize("large, clip, picked", [
+    ({0: 16.0, 1000: 18.0, 750: 19.8, 640: 20.0, 500: 20.05}, {}, 640),  # 500 within 0.1 dB: the larger
+    ({0: 16.0, 1000: 18.0, 750: 19.8, 640: 20.0, 500: 20.5}, {}, 500),
+    ({0: 16.0, 1000: 18.0, 750: 19.8, 640: 20.0, 500: 20.5}, {500: -0.2}, 640),  # a real_ref clip loses: not 500
+    ({0: 20.0, 1000: 19.0, 750: 18.0, 640: 17.0, 500: 16.0}, {}, 0),  # full resolution is best: off
+])
+def test_the_working_size_rule(large: dict[int, float], clip: dict[int, float], picked: int) -> None:
+    """docs/DECISIONS.md, "Rain at the camera's scale"."""
+    import work_size
+
+    table = {n: {"large-heavy": v, "eev1": 30.0, "eev3": 28.0 + clip.get(n, 0.0)} for n, v in large.items()}
+    assert work_size.pick(table) == picked

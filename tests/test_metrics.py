@@ -16,7 +16,7 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from derain.errors import DerainError
-from derain.metrics import brisque, niqe, psnr, rgb_to_gray, rgb_to_y, ssim, ssim_torch
+from derain.metrics import brisque, darkened, niqe, psnr, rgb_to_gray, rgb_to_y, ssim, ssim_torch
 from derain.metrics.brisque_score import parse_libsvm_model
 from derain.metrics.calibrate import default_root, measure, reference_scores
 from derain.metrics.resize import imresize
@@ -87,6 +87,20 @@ def test_identical_images_give_inf_psnr_and_unit_ssim() -> None:
     for channel in ("y", "rgb", "gray"):
         assert psnr(img, img, channel=channel) == math.inf
         assert ssim(img, img, channel=channel) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_darkened_counts_local_darkening_not_removed_streaks() -> None:
+    """Removing thin bright streaks is no dark patch; a darker region, or a darker picture, is."""
+    rng = np.random.default_rng(0)
+    photo = np.full((200, 300, 3), 120, np.uint8) + rng.integers(0, 20, (200, 300, 3), dtype=np.uint8)
+    rainy = photo.copy()
+    rainy[:, 12::25] = 230  # a thin bright streak every 25 columns
+    assert darkened(photo, rainy) == 0.0
+    blotch = photo.copy()
+    blotch[50:150, 100:200] -= 40  # a 100x100 patch 40 levels darker: a sixth of the picture
+    assert 0.1 < darkened(blotch, photo) < 0.25
+    assert darkened(photo - 20, photo) == 1.0
+    assert darkened(photo, photo - 20) == 0.0  # brighter is not darker
 
 
 def test_ssim_closed_form_for_flat_images() -> None:

@@ -62,6 +62,22 @@ def test_mixture_pairs_add_rain_or_are_identities(bank: StreakBank) -> None:
         assert np.abs(rainy - target).mean() > 1e-3, source
 
 
+def test_kept_veil_targets_differ_from_the_photo_by_the_veil_only() -> None:
+    """keep_veil (issue 28): the same rainy image, and a target that is the photo under the same
+    veil, so what is left to remove is the streaks; rain without a veil keeps the photo as target."""
+    clean = scene(48, 48)
+    for source, veiled in (("light", False), ("heavy", True)):
+        plain, kept = (RainMixture(MixtureConfig(sources={source: 1.0}, identity=0.0, keep_veil=keep))
+                       .pair(clean, np.random.default_rng(3), source) for keep in (False, True))
+        np.testing.assert_array_equal(plain[0], kept[0])
+        if not veiled:
+            np.testing.assert_array_equal(plain[1], kept[1])
+            continue
+        assert np.abs(kept[1] - plain[1]).mean() > 0.01  # the veil is in the target
+        assert (kept[0] >= kept[1] - 1e-6).all()  # streaks only add light: rainy = target + streaks
+        assert np.abs(kept[0] - kept[1]).mean() < np.abs(plain[0] - plain[1]).mean()
+
+
 def test_streak_source_needs_a_bank() -> None:
     with pytest.raises(DerainError, match="streak bank"):
         RainMixture(MixtureConfig(sources={"garg06": 1.0}))

@@ -59,23 +59,38 @@ def test_a_long_run_is_described_from_its_model_file_and_config(monkeypatch: pyt
     assert "15% identity pairs" in text and "687 Rain800 pairs (100% of the data, seed 0)" in text
     supervised = results.describe("derain_supervised", "supervised-full-f1")
     assert supervised.startswith("Supervised student (rain_unet_s) trained from scratch")
+    meta["init"] = "docs/training-long/supervised-full-f1/model.safetensors"
+    meta["training_data"]["synth"]["keep_veil"] = True
+    refined = results.describe("derain_streaks", "streaks-only")
+    assert refined.startswith("Supervised student (rain_unet_s) `supervised-full-f1`, refined without teachers")
+    assert "targets keeping the veil" in refined
 
 
-@pytest.mark.parametrize("scored, fidelity, pick", [
-    ({}, 0, None),  # nothing finished
-    ({"supervised-full-f1": 27.0}, 42.0, "supervised-full-f1"),  # one arm, qualifies: the interim default
-    ({"supervised-full-f1": 27.0}, 38.0, None),  # one arm, misses the fidelity target: the default stays
-    ({"supervised-full-f1": 27.0, "finetune-full-f1": 26.95}, 42.0, "finetune-full-f1"),  # within 0.1 dB
-    ({"supervised-full-f1": 27.0, "finetune-full-f1": 26.5}, 42.0, "supervised-full-f1"),
-    ({"supervised-full-f1": 27.0, "finetune-full-f1": 26.5}, 38.0, "supervised-full-f1"),  # both miss: the rule
+ARMS = ["supervised-full-f1", "finetune-full-f1", "streaks-only"]
+PASS = {"fidelity": True, "worse": True, "clips": True}
+
+
+@pytest.mark.parametrize("scored, gates, pick", [
+    ({}, {}, None),  # nothing finished
+    ({"supervised-full-f1": 27.0, "finetune-full-f1": 26.5}, {}, None),  # the refined run not scored: no pick
+    ({"supervised-full-f1": 28.6, "finetune-full-f1": 28.0, "streaks-only": 27.0},
+     {"streaks-only": PASS}, "streaks-only"),  # the only one through every gate, though lower on the mean
+    ({"supervised-full-f1": 28.6, "finetune-full-f1": 28.0, "streaks-only": 27.0},
+     {"streaks-only": {**PASS, "clips": False}}, None),  # none passes: the default stays
+    ({"supervised-full-f1": 28.6, "finetune-full-f1": 28.55, "streaks-only": 27.0},
+     {run: PASS for run in ARMS}, "finetune-full-f1"),  # task transfer within 0.1 dB
+    ({"supervised-full-f1": 28.6, "finetune-full-f1": 28.0, "streaks-only": 27.0},
+     {run: PASS for run in ARMS}, "supervised-full-f1"),
 ])
-def test_the_rule_picks_among_the_arms_scored_so_far(monkeypatch: pytest.MonkeyPatch, scored: dict[str, float],
-                                                     fidelity: float, pick: str | None) -> None:
-    """docs/DECISIONS.md: the rule, and the default before both arms have finished."""
+def test_the_rule_picks_among_the_candidates_that_pass_every_gate(
+        monkeypatch: pytest.MonkeyPatch, scored: dict[str, float], gates: dict[str, dict[str, bool]],
+        pick: str | None) -> None:
+    """docs/DECISIONS.md, "The streaks-only default": gates first, then the selection mean."""
     results = _results_module()
-    monkeypatch.setattr(results, "candidates", lambda: ["supervised-full-f1", "finetune-full-f1"])
-    summary = {run: {"selection_psnr_y": y, "fidelity_psnr_y": fidelity} for run, y in scored.items()}
+    summary = {run: {"selection_psnr_y": y, "fidelity_psnr_y": 55.0} for run, y in scored.items()}
     monkeypatch.setattr(results.selection, "summary", summary.get)
+    monkeypatch.setattr(results.selection, "gates",
+                        lambda run: gates.get(run, {k: False for k in PASS}) if run in scored else None)
     assert results.rule_pick() == pick
 
 

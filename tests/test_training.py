@@ -151,6 +151,23 @@ def test_config_validation() -> None:
         load_config("distill", "huge")
 
 
+def test_a_supervised_model_is_refined_from_its_weights(data_root: Path, tmp_path: Path) -> None:
+    """A supervised run with `init` starts from a finished supervised model (issue 28's quick win),
+    never from a distilled one, and has no anchor."""
+    from derain.training.paired import PairedStage
+    from derain.weights import MODEL_FILE, load_model
+
+    root = str(data_root)
+    config = _tiny("supervised", tmp_path, steps=2, checkpoint_every=2)
+    run_stage("supervised", config, out=tmp_path / "first", data_root=root, progress=False)
+    stage = PairedStage("supervised", load_config("supervised", config, {"init": str(tmp_path / "first")}), root)
+    start, _ = load_model(tmp_path / "first" / MODEL_FILE)
+    for key, value in start.state_dict().items():
+        torch.testing.assert_close(stage.module.net.state_dict()[key], value)
+    with pytest.raises(DerainError, match="distill_weight must be 0"):
+        PairedStage("supervised", load_config("supervised", config, {"distill_weight": 0.1}), root)
+
+
 def test_bad_input_fails_before_any_work(data_root: Path, tmp_path: Path) -> None:
     root = str(data_root)
     config = _tiny("supervised", tmp_path, steps=4, checkpoint_every=4)

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("starlette", reason="the web extra is not installed (pip install -e '.[web]')")
 
 from conftest import add_streaks, run_cli, scene
 from webtools import ServerThread, chromium, missing_browser, upload, wait_for_card
 
+from derain.archs import create_model
 from derain.io import Picture, write_picture
 from derain.web.app import Settings
 
@@ -284,6 +286,35 @@ def test_port_in_use_is_one_line() -> None:
         proc = run_cli("serve", "--port", str(taken.getsockname()[1]))
     assert proc.returncode == 2 and proc.stderr.startswith("derain: error: cannot listen on 127.0.0.1:"), proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("option,value", [("--max-upload-mb", "nan"), ("--max-upload-mb", "inf"),
+                                          ("--max-megapixels", "nan"), ("--max-upload-mb", "-1")])
+def test_impossible_limits_are_one_line_usage_errors(option: str, value: str) -> None:
+    """Issue 30 item 3: NaN and inf passed click's bounds and ended in an internal error (exit 1)."""
+    proc = run_cli("serve", "--port", "0", option, value)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("derain: error:") and option in proc.stderr, proc.stderr
+
+
+def test_a_model_that_cannot_run_is_refused_at_start_up(tmp_path: Path) -> None:
+    """Issue 30 item 5: a .pth state dict does not say its architecture; the server used to start and
+    then fail every upload. It now stops at once with the line `derain remove` gives."""
+    weights = tmp_path / "evil.pth"
+    torch.save(create_model("rain_unet_s").state_dict(), weights)
+    proc = subprocess.Popen([sys.executable, "-m", "derain", "serve", "--port", "0", "-m", str(weights)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()  # the error, or (the defect) the line that says where it serves
+        assert line.startswith("derain: error:"), line
+        assert proc.wait(timeout=60) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        rest = proc.communicate()[1]
+    write_picture(tmp_path / "a.png", Picture(scene(16, 16)))
+    remove = run_cli("remove", str(tmp_path / "a.png"), "-m", str(weights))
+    assert remove.returncode == 2 and line + rest == remove.stderr, line + rest
 
 
 def test_serve_without_the_web_extra_says_how_to_install() -> None:

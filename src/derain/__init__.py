@@ -3,14 +3,19 @@
     >>> import derain
     >>> model = derain.load_model()          # the default shipped model
     >>> clean = model.remove(rainy_array)    # same shape and dtype as the input
+
+Every failure the caller can cause (a bad array, path or model) raises `derain.DerainError`,
+whose message is one line that says what to change.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from derain.errors import DerainError  # no dependencies: cheap enough for `derain --help`
+
 __version__ = "0.1.0"
-__all__ = ["load_model", "create_model", "list_models", "__version__"]
+__all__ = ["DerainError", "load_model", "create_model", "list_models", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,10 @@
 """Command-line entry point: `derain <command>`.
 
 Subcommands are imported lazily (module path per name) so that `derain --help` stays fast and a
-heavy stage never slows down another. Every `DerainError` becomes one line on stderr and exit
-code 2; an unexpected exception becomes one line too (set DERAIN_DEBUG=1 for the traceback), and
-so does a warning (`derain: warning: ...`).
+heavy stage never slows down another. Every `DerainError` and every bad option value becomes one
+line on stderr and exit code 2; an unexpected exception becomes one line too (set DERAIN_DEBUG=1
+for the traceback), and so does a warning (`derain: warning: ...`). Float options take
+`FiniteFloatRange`, so that NaN and inf are bad values like any number out of range.
 SIGTERM is handled like Ctrl-C: the work stops, temporary files and folders are removed (by the
 `finally` blocks that publish outputs), one line is printed and the exit code is 143 (128 + 15).
 """
@@ -11,12 +12,13 @@ SIGTERM is handled like Ctrl-C: the work stops, temporary files and folders are 
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import signal
 import sys
 import warnings
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -41,6 +43,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("derain.training.cli:train", "Train the teachers, distil the student, fine-tune (task transfer)."),
     "setup-metrics": ("derain.metrics.cli:setup_metrics", "Install the BRISQUE model from the package registry."),
 }
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange without NaN and inf, the type of every float option: NaN passes any bound
+    (each comparison with it is false) and inf passes a minimum, then they spoil the work (black
+    video frames) or crash it (a byte cap of inf)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number.", param, ctx)
+        return number
 
 
 class LazyGroup(click.Group):
@@ -97,7 +111,10 @@ def main() -> None:
     except click.exceptions.Abort:
         _stop("derain: aborted", 130)
     except click.ClickException as exc:
-        exc.show()
+        if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):
+            click.echo(f"derain: error: {exc.format_message()}", err=True)  # a bad value: one line, as ours
+        else:
+            exc.show()  # a missing argument or unknown option: the usage line helps
         sys.exit(exc.exit_code)
     except DerainError as exc:
         click.echo(f"derain: error: {exc}", err=True)

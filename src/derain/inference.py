@@ -1,10 +1,18 @@
 """The inference engine: any image array in, derained array of the same kind out.
 
-`Derainer.remove` accepts what users hold (uint8 / uint16 / float, gray, RGB or RGBA), converts
+`Derainer.remove` accepts what users hold (uint8 / uint16 / float in [0, 1], any byte order, gray,
+RGB or RGBA), refuses in one line what is not an image (0-255 floats, NaN, no pixels), converts
 to a float RGB tensor, runs the network tile by tile when the image is large, and converts back,
 carrying alpha through untouched. Tiles overlap and are blended with weights that ramp linearly
 across the overlap, so seams do not show and peak memory is bounded by the tile size, not the
 photo size.
+
+Rain is the size the camera makes it: on a 12-MP photo a streak is many times longer and wider
+than on the few-hundred-pixel photos every derainer trains on. So a photo whose shorter side
+exceeds the working size (`work_size`) is derained at that size, and the change the network made
+there (the rain it removed) is scaled up and applied to the photo at full resolution: the rain
+is seen at the scale it was learnt at, the photo's own detail is never resampled, and the network
+runs on a fraction of the pixels.
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from derain.errors import DerainError
-from derain.paths import DEFAULT_MODEL
+from derain.paths import DEFAULT_MODEL, WORK_SIZE
 from derain.weights import load_model as _load_weights
 
 AUTO_TILE = 768  # pixels per side; keeps a 12-MP photo under 2 GiB peak (benchmarks/bench_models.py)
@@ -77,10 +86,13 @@ class Derainer:
 
     def __init__(self, model: nn.Module | Callable[[torch.Tensor], torch.Tensor], meta: dict[str, Any] | None = None,
                  device: str = "cpu", tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False,
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", work_size: int = WORK_SIZE) -> None:
         """`model` is a network, or an `OnnxRunner` of an .onnx file; `backend` auto runs a network
-        on torch and a file on onnxruntime."""
+        on torch and a file on onnxruntime; `work_size` 0 runs every photo at full resolution."""
         self.device = resolve_device(device)
+        if not isinstance(work_size, int) or work_size < 0:
+            raise DerainError(f"work size must be 0 (full resolution) or a number of pixels, got {work_size!r}")
+        self.work_size = work_size
         if tile != "auto" and (not isinstance(tile, int) or tile < 0):
             raise DerainError(f"tile must be 'auto', 0 (no tiling) or a positive size, got {tile!r}")
         if overlap < 0:
@@ -131,11 +143,23 @@ class Derainer:
         return out
 
     def restore(self, rgb: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
-        """Derain a (3, H, W) float tensor in [0, 1], tiled if large.
+        """Derain a (3, H, W) float tensor in [0, 1]: at the working size if the photo is larger,
+        tiled if large.
 
         `progress(done, total)` is called after each tile, so a caller (the web page's progress
         bar) can report on a long photo, and stop it by raising.
         """
+        _, h, w = rgb.shape
+        if not self.work_size or min(h, w) <= self.work_size:
+            return self._tiled(rgb, progress)
+        factor = self.work_size / min(h, w)
+        small = F.interpolate(rgb[None], size=(max(1, round(h * factor)), max(1, round(w * factor))),
+                              mode="bilinear", antialias=True, align_corners=False)
+        change = self._tiled(small[0], progress)[None] - small
+        return (rgb + F.interpolate(change, size=(h, w), mode="bilinear", align_corners=False)[0]).clamp_(0, 1)
+
+    def _tiled(self, rgb: torch.Tensor, progress: Progress | None) -> torch.Tensor:
+        """Run the network on a (3, H, W) tensor, in overlapping tiles if it is large."""
         _, h, w = rgb.shape
         tile = self._tile_size(h, w)
         if tile == 0 or (h <= tile and w <= tile):
@@ -164,16 +188,7 @@ class Derainer:
     def remove(self, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """Derain an image array and return one of the same shape and dtype (alpha kept as is)."""
         arr = np.asarray(image)
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
-            raise DerainError(f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
-        if arr.dtype == np.uint8:
-            scale = 255.0
-        elif arr.dtype == np.uint16:
-            scale = 65535.0
-        elif np.issubdtype(arr.dtype, np.floating):
-            scale = 1.0
-        else:
-            raise DerainError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+        scale = _full_scale(arr)
         x = arr.astype(np.float32) / scale
         if x.ndim == 2:
             x = x[..., None]
@@ -190,6 +205,30 @@ class Derainer:
         return out.astype(arr.dtype)
 
 
+def _full_scale(arr: np.ndarray) -> float:
+    """The value of white in `arr`, once it is known to be an image this engine can derain: the
+    caller's mistake (0-255 floats, NaN, no pixels) is named on one line, never clipped to white,
+    blamed on the model's weights or left to torch's error about channels."""
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise DerainError(f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
+    if arr.size == 0:
+        raise DerainError(f"empty image (shape {arr.shape}): nothing to derain")
+    dtype = arr.dtype.newbyteorder("=")  # the values count, not their byte order (big-endian TIFF readers)
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    if not np.issubdtype(dtype, np.floating):
+        raise DerainError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+    if not np.isfinite(arr).all():
+        raise DerainError("the input image is not finite: it holds NaN or inf values")
+    low, high = float(arr.min()), float(arr.max())
+    if low < 0 or high > 1:
+        raise DerainError(f"float images must be in [0, 1], this one spans [{low:g}, {high:g}] "
+                          "(divide 0-255 values by 255)")
+    return 1.0
+
+
 def parse_tile(text: str) -> int | str:
     """The `--tile` option: 'auto' or a non-negative number of pixels."""
     if text == "auto":
@@ -204,7 +243,7 @@ def parse_tile(text: str) -> int | str:
 
 
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "cpu", tile: int | str = "auto",
-               overlap: int = DEFAULT_OVERLAP, bf16: bool = False, backend: str = "auto",
+               overlap: int = DEFAULT_OVERLAP, bf16: bool = False, backend: str = "auto", work_size: int = WORK_SIZE,
                **weights_kwargs: Any) -> Derainer:
     """Load a shipped model (by name), a peer (e.g. 'prenet_rain100l'), a weight file or an .onnx
     file (`derain export onnx`, e.g. its int8 version), ready to derain."""
@@ -214,6 +253,8 @@ def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str
         if not os.path.isfile(name_or_path):
             raise DerainError(f"{name_or_path}: no such file")
         runner = OnnxRunner(name_or_path)
-        return Derainer(runner, runner.meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend)
+        return Derainer(runner, runner.meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend,
+                        work_size=work_size)
     model, meta = _load_weights(name_or_path, **weights_kwargs)
-    return Derainer(model, meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend)
+    return Derainer(model, meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend,
+                    work_size=work_size)

@@ -25,7 +25,8 @@ from derain.errors import DerainError
               help="Analyse at most this many images per set (seeded random subset).")
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True,
               help="Cross-validation folds of the domain classifier.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of crops, subsets and folds.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of crops, subsets and folds.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
 def analyze(set_specs: tuple[str, ...], out: Path, reference: str | None, size: int, max_per_set: int | None,
             folds: int, seed: int, overwrite: bool) -> None:

@@ -19,9 +19,10 @@ import click
 from tqdm import tqdm
 
 from derain.atomic import exists_error
+from derain.cli import FiniteFloatRange
 from derain.errors import DerainError
 from derain.io import IMAGE_EXTENSIONS, list_images, read_picture, write_picture
-from derain.paths import DEFAULT_MODEL
+from derain.paths import DEFAULT_MODEL, WORK_SIZE
 from derain.video import DEFAULT_THRESHOLD, VIDEO_EXTENSIONS, X264_PRESETS, VideoSettings, derain_video, is_video_name
 
 if TYPE_CHECKING:
@@ -97,6 +98,9 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
               help="Tile size in pixels, 0 for none, or auto (tiles images above 1 MP so 12 MP stays under 2 GiB).")
 @click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0),
               help="Tile overlap, blended linearly.")
+@click.option("--work-size", default=WORK_SIZE, show_default=True, type=click.IntRange(min=0),
+              help="Derain a photo whose shorter side is larger at this size and apply the rain removed there "
+                   "at full resolution (rain is learnt at the scale of small photos); 0: full resolution.")
 @click.option("--bf16", is_flag=True,
               help="bfloat16 autocast: faster only on hardware with native bf16 (e.g. AVX-512 BF16, AMX, GPUs); "
                    "~1e-3 difference.")
@@ -114,11 +118,11 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
               help="Video: average still parts over about K frames to remove flicker from leftover rain; 1 is off, "
                    "2 suits a moving camera, 4 a still one.")
 @click.option("--temporal-threshold", default=DEFAULT_THRESHOLD, show_default=True,
-              type=click.FloatRange(min=0, min_open=True),
+              type=FiniteFloatRange(min=0, min_open=True),
               help="Video: change (8-bit levels) above which a pixel counts as moving and is not averaged.")
 def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_name: str, device: str, tile: str,
-           overlap: int, bf16: bool, backend: str, overwrite: bool, video_codec: str, crf: int | None, preset: str,
-           temporal: int, temporal_threshold: float) -> None:
+           overlap: int, work_size: int, bf16: bool, backend: str, overwrite: bool, video_codec: str,
+           crf: int | None, preset: str, temporal: int, temporal_threshold: float) -> None:
     """Remove rain from INPUTS: image or video files, folders of them, or glob patterns."""
     from derain.inference import load_model, parse_tile  # torch import only when work is certain
 
@@ -134,7 +138,8 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
     if any(map(is_video_name, files)):
         video.check()  # PyAV installed, encoder present: a usage error, before the model loads
     outputs = plan_outputs(files, out_dir, suffix)
-    derainer = load_model(model_name, device=device, tile=tile_size, overlap=overlap, bf16=bf16, backend=backend)
+    derainer = load_model(model_name, device=device, tile=tile_size, overlap=overlap, bf16=bf16, backend=backend,
+                          work_size=work_size)
     failed = len(errors)
     start = time.perf_counter()
     bar = tqdm(list(zip(files, outputs)), unit="img", disable=len(files) < 2, file=sys.stderr)

@@ -12,6 +12,7 @@ import socket
 
 import click
 
+from derain.cli import FiniteFloatRange
 from derain.errors import DerainError
 from derain.paths import DEFAULT_MODEL
 
@@ -45,9 +46,10 @@ def listen(host: str, port: int) -> socket.socket:
 @click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
               help="Model selected on the page: shipped name, peer name or .safetensors path "
                    "(the shipped ones are offered too).")
-@click.option("--max-upload-mb", default=200.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Largest upload, in MiB.")
-@click.option("--max-megapixels", default=50.0, show_default=True, type=click.FloatRange(min=0, max=100, min_open=True),
+@click.option("--max-upload-mb", default=200.0, show_default=True,
+              type=FiniteFloatRange(min=0, min_open=True), help="Largest upload, in MiB.")
+@click.option("--max-megapixels", default=50.0, show_default=True,
+              type=FiniteFloatRange(min=0, max=100, min_open=True),
               help="Largest photo, in millions of pixels (refused from its header, before decoding).")
 @click.option("--max-waiting", default=8, show_default=True, type=click.IntRange(min=1),
               help="Photos that may wait in the queue; one is derained at a time.")

@@ -1,8 +1,9 @@
 """The shared data sets by name, and the leakage guard for training.
 
 Names resolve relative to `derain.paths.data_root()` (or an explicit root). Three sets are never
-trained on (see the data README): `rain100l_test` and `udgnet43` (evaluation), `real_ref` (selection). `open_training_dataset`
-refuses them, by name and by path, so no config can train or tune on a test set by accident.
+trained on (see the data README): `rain100l_test` and `udgnet43` (evaluation), `real_ref`
+(selection). `open_training_dataset` refuses them, by name and by path, so no config can train or
+tune on a test or selection set by accident.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ BRISQUE (lower is better). Fidelity scores the other half of a derainer's job, l
 without rain alone: the same full-reference metrics of the output against its own rain-free
 input (the clean halves of a paired set, every image of an unpaired one; infinite if unchanged).
 Every model, ours or a peer's, goes through the same `Derainer`, the same 8-bit rounding and the
-same metric code, so the numbers are comparable.
+same metric code, so the numbers are comparable. Every set also gets `darkened`, the share of
+each picture whose local brightness the model lowered well below its input's (`metrics.darkened`):
+the dark blotches a derainer leaves when it takes a scene for a veil.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from derain.inference import Derainer
 from derain.io import Picture, write_picture
 from derain.metrics.color import to_uint8
 
-PAIRED_METRICS = ("psnr_y", "ssim_y", "psnr_rgb")
-UNPAIRED_METRICS = ("niqe", "brisque")
+PAIRED_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "darkened")
+UNPAIRED_METRICS = ("niqe", "brisque", "darkened")
 
 
 @dataclass
@@ -109,7 +111,8 @@ def evaluate(derainer: Derainer | None, dataset: str, model_name: str = "model",
         seconds = time.perf_counter() - start
         pred8 = to_uint8(pred)
         scores = score_pair(pred8, to_uint8(target)) if paired else score_real(pred8)
-        report.rows.append({"image": sample.name, **scores, "seconds": seconds})
+        report.rows.append({"image": sample.name, **scores, "darkened": metrics.darkened(pred8, to_uint8(image)),
+                            "seconds": seconds})
         if save_images is not None:
             panels = [image, pred] + ([target] if paired and not fidelity else [])
             side = np.concatenate(panels, axis=1)

@@ -5,6 +5,7 @@
     >>> ssim(output, clean, channel="rgb")
     >>> niqe(real_output)              # lower is better; fully offline
     >>> brisque(real_output)           # needs `derain setup-metrics` once
+    >>> darkened(output, rainy_input)  # share of the picture made locally darker: dark blotches
 
 Images are RGB numpy arrays (H, W, 3), uint8 or float in [0, 1]; floats are rounded to 8 bit
 first. `ssim_torch` is the differentiable SSIM for losses; it is imported on first use so that
@@ -17,10 +18,10 @@ from typing import Any
 
 from derain.metrics.brisque_score import brisque
 from derain.metrics.color import rgb_to_gray, rgb_to_y
-from derain.metrics.full_reference import psnr, ssim
+from derain.metrics.full_reference import darkened, psnr, ssim
 from derain.metrics.niqe_score import niqe
 
-__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "ssim_torch", "niqe", "brisque"]
+__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "darkened", "ssim_torch", "niqe", "brisque"]
 
 
 def __getattr__(name: str) -> Any:

@@ -59,3 +59,20 @@ def ssim(pred: np.ndarray, target: np.ndarray, channel: Channel = "y") -> float:
     """Structural similarity of two RGB images (uint8, or float in [0, 1]); mean over channels for rgb."""
     a, b = _pair(pred, target, channel)
     return float(np.mean([ssim_plane(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+
+
+DARK_LEVELS = 10.0  # Y levels (8-bit) of local brightness lost that count as a dark patch
+DARK_SCALE = 25  # local brightness: a Gaussian of sigma = the shorter side / this (a patch, not a streak)
+
+
+def darkened(output: np.ndarray, given: np.ndarray) -> float:
+    """Share of the picture (0-1) whose local brightness the derainer lowered by more than
+    DARK_LEVELS levels of Y against its input `given`: a proxy for dark blotches on skies and
+    hills. Removing streaks lowers a local mean only by the light they added, a few levels in
+    all but the densest rain; darkening a veil or a scene's tone lowers it far more."""
+    from scipy import ndimage
+
+    a, b = _pair(output, given, "y")
+    sigma = max(2.0, min(a.shape[:2]) / DARK_SCALE)
+    drop = ndimage.gaussian_filter(b[..., 0], sigma) - ndimage.gaussian_filter(a[..., 0], sigma)
+    return float(np.mean(drop > DARK_LEVELS))

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from derain.atomic import atomic_write_text, exists_error
+from derain.cli import FiniteFloatRange
 from derain.errors import DerainError
 from derain.io import read_rgb
 from derain.synth.pairs import pair_rngs, make_sidecar, pair_seed
@@ -134,7 +135,7 @@ def write_clip(out_dir: Path, photo: Path, size: tuple[int, int], frames: int, f
 @click.option("--size", default="640x360", show_default=True, help="Frame size WxH (even sides).")
 @click.option("--motion", type=click.Choice(MOTIONS), default="pan", show_default=True,
               help="pan: the camera drifts and zooms in; static: it stands still (for flicker measurements).")
-@click.option("--fall", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
+@click.option("--fall", default=1.0, show_default=True, type=FiniteFloatRange(min=0.0),
               help="How far streaks fall between frames, in streak lengths (0: frozen rain).")
 @click.option("--preset", default="medium", show_default=True,
               help=f"Shipped preset ({', '.join(list_presets())}) or path to a preset YAML file.")

@@ -87,15 +87,20 @@ def composite(clean: np.ndarray, rain: np.ndarray, params: RainParams) -> np.nda
     Shared by the procedural streaks of `render` and any other streak source (e.g. the rendered
     Garg-Nayar layers of `derain.synth.streaks`), so every source is lit and veiled the same way.
     """
-    h = clean.shape[1]
     colour = (1.0 - params.scene_gain) + params.scene_gain * clean.reshape(3, -1).mean(axis=1)
     lit = rain[None] * colour.astype(np.float32)[:, None, None]
     out = 1.0 - (1.0 - clean) * (1.0 - lit) if params.blend == "screen" else np.minimum(clean + lit, 1.0)
-    if params.transmission < 1.0 or params.veil_gradient > 0.0:
-        depth = 1.0 - np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]  # 1 at the top (far)
-        t = params.transmission * (1.0 - params.veil_gradient * depth)
-        out = t * out + (1.0 - t) * params.airlight
-    return out
+    return veil(out, params)
+
+
+def veil(image: np.ndarray, params: RainParams) -> np.ndarray:
+    """The vapour of `params` on `image` (3, H, W): `T * image + (1 - T) * A`, T lower at the top
+    (where the scene is usually farther). Without a veil the image itself is returned."""
+    if params.transmission >= 1.0 and params.veil_gradient <= 0.0:
+        return image
+    depth = 1.0 - np.linspace(0.0, 1.0, image.shape[1], dtype=np.float32)[:, None]  # 1 at the top (far)
+    t = params.transmission * (1.0 - params.veil_gradient * depth)
+    return t * image + (1.0 - t) * params.airlight
 
 
 def render(image: np.ndarray, params: RainParams, rng: np.random.Generator,

@@ -25,7 +25,7 @@ _COMMON = [
     click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True,
                  help="Shipped config to use."),
     click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config instead of a profile."),
-    click.option("--seed", type=int, help="Override the config's seed."),
+    click.option("--seed", type=click.IntRange(min=0), help="Override the config's seed."),
     click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<stage>-<profile>...)."),
     click.option("--resume", is_flag=True, help="Continue the run in the run directory from its checkpoint."),
     click.option("--resume-from", type=click.Path(exists=True),
@@ -36,7 +36,8 @@ _COMMON = [
     click.option("--stop-at", type=click.IntRange(min=1),
                  help="Checkpoint and stop after this step (continue later with --resume)."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
-    click.option("--threads", type=int, help="CPU threads per process (default: torch's; 1 on a busy machine)."),
+    click.option("--threads", type=click.IntRange(min=1),
+                 help="CPU threads per process (default: torch's; 1 on a busy machine)."),
 ]
 
 
@@ -99,7 +100,7 @@ for _name, _spec in STAGES.items():
 @click.option("--profile", type=click.Choice(PROFILES), default="tiny", show_default=True,
               help="Profile of every stage.")
 @click.option("--fraction", type=float, help="Share of the paired pool for finetune and supervised.")
-@click.option("--seed", type=int, help="Override every stage's seed.")
+@click.option("--seed", type=click.IntRange(min=0), help="Override every stage's seed.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Folder of the run directories.")
 @click.option("--resume", is_flag=True, help="Keep finished stages, continue an interrupted one.")
@@ -107,7 +108,8 @@ for _name, _spec in STAGES.items():
 @click.option("--data-root", type=click.Path(file_okay=False),
               help="Data root (default $DERAIN_DATA or ../shared/data).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--threads", type=int, help="CPU threads per process (default: torch's; 1 on a busy machine).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads per process (default: torch's; 1 on a busy machine).")
 def all_stages(profile: str, fraction: float | None, seed: int | None, out: str, resume: bool, device: str,
                data_root: str | None, quiet: bool, threads: int | None) -> None:
     """The whole chain (teachers, distillation, fine-tuning, supervised baseline), then a table."""

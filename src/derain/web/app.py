@@ -31,6 +31,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from derain.inference import load_model
 from derain.io import IMAGE_EXTENSIONS, MAX_PIXELS, is_image_name
 from derain.paths import DEFAULT_MODEL
 from derain.web.jobs import Job, JobQueue, QueueFull
@@ -184,7 +185,9 @@ async def rejected(request: Request, exc: Exception) -> PlainTextResponse:
 
 def create_app(settings: Settings = Settings()) -> Starlette:
     """The ASGI app; its temporary folder exists from start-up to shut-down, then is removed."""
-    models = _models(settings)  # a bad --model fails here, before the server starts
+    models = _models(settings)  # a bad --model fails here, before the server starts,
+    load_model(settings.model)  # and so does one that cannot run (a .pth that does not say its architecture),
+    # with the line `derain remove` gives, not at every upload; the worker loads it again for the first photo
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
