@@ -52,7 +52,7 @@ def derainers() -> list[str]:
 
 
 ROLES = {"rain_classifier": "teacher A (recognition)", "rain_unet_l": "teacher B (reconstruction)",
-         "rain_unet_s": "student (shipped)", "prenet": "peer (PReNet, 6 stages)"}
+         "rain_unet_s": "student (shipped)", "prenet": "peer (PReNet, 6 stages)", "brn": "peer (BRN, 8 stages)"}
 
 
 def size_table() -> list[dict[str, object]]:

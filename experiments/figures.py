@@ -3,7 +3,8 @@
     python experiments/figures.py
 
 - docs/figures/real_grid.jpg: rows are udgnet43 photos, columns the rainy input, the four official
-  PReNet models, the supervised student and the task-transfer student (the shipped models).
+  PReNet models and the shipped models: the supervised student, the task-transfer student and the
+  supervised student refined to remove streaks only (issue 28).
 - docs/figures/before_after.jpg: one photo, rainy input beside the default model's output.
 
 The photos are spread evenly over the set in name order (not picked for looks); each is centre-cropped
@@ -25,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures"
 COLUMNS = [("rainy input", None), ("PReNet Rain100L", "prenet_rain100l"), ("PReNet Rain100H", "prenet_rain100h"),
            ("PReNet Rain1400", "prenet_rain1400"), ("PReNet real", "prenet_real"),
-           ("supervised student", "derain_supervised"), ("task-transfer student", "derain_student")]
+           ("supervised student", "derain_supervised"), ("task-transfer student", "derain_student"),
+           ("streaks only", "derain_streaks")]
 ROWS, ROW_HEIGHT, ASPECT, GAP, LABEL = 4, 200, 4 / 3, 4, 22
 BEFORE_AFTER = 1  # index among the grid's photos
 

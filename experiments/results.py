@@ -24,7 +24,7 @@ from pathlib import Path
 
 import selection
 from results_earlier import appendix
-from scores import (CLAIM_MARGIN, MANIFEST, ROOT, Column, cells, config, evaluate, fmt, full_arm, lineage,
+from scores import (CLAIM_MARGIN, MANIFEST, ROOT, ZOO, Column, cells, config, evaluate, fmt, full_arm, lineage,
                     minority_arm, peers, pools, progress, record, score, scored, summary, table, worse_than_input,
                     zoo_meta)
 from selection import FIDELITY_TARGET, PHOTOS, RAIN_FREE, REAL_REF, SOURCES, clips, psnr
@@ -188,20 +188,27 @@ def section_claim() -> list[str]:
             "is otherwise not shown.", "", *claim_lines(), ""]
 
 
+def family(label: str) -> str:
+    """The network a peer label names: `prenet_rain100l` is PReNet, `brn_rain100l` BRN."""
+    return {"prenet": "PReNet", "brn": "BRN"}[label.split("_")[0]]
+
+
 def peer_rows() -> list[list[str]]:
-    """The rainy input, the official PReNets and the shipped models, on every column but the selection set's."""
+    """The rainy input, the official peers (PReNet, BRN) and the shipped models, on every column but the
+    selection set's."""
     def shipped(name: str, run: str) -> list[str]:
         """A zoo model's cells: fidelity under its zoo name (`ship` scores it so), the rest under its run's."""
         title = f"shipped `{name}`" + (" (default)" if name == DEFAULT_MODEL else "")
         return [title, f"`{run}`", *cells([name], PEER_COLUMNS[:1]), *cells([run], PEER_COLUMNS[1:])]
 
     return [["rainy input", "", *cells(["input"], PEER_COLUMNS)],
-            *[[f"PReNet, official {what} weights", f"`{k}`", *cells([k], PEER_COLUMNS)] for k, what in peers().items()],
+            *[[f"{family(k)}, official {what} weights", f"`{k}`", *cells([k], PEER_COLUMNS)]
+              for k, what in peers().items()],
             *[shipped(name, run) for name, run in MANIFEST.zoo.items()]]
 
 
 def section_peers() -> list[str]:
-    """The shipped models against the official PReNets on the same harness."""
+    """The shipped models against the official peers on the same harness."""
     return ["## 3. Peers", "",
             "Every model through the same `derain eval` harness (same tiling, 8-bit rounding and metric code).",
             "Label: the run a shipped model comes from (its fidelity is scored under its zoo name). real_ref:",
@@ -318,12 +325,12 @@ def section_targets() -> list[str]:
                    f"(`{PHOTOS}`, the selection set's rain-free part)",
                    fidelity is not None and fidelity >= FIDELITY_TARGET,
                    "n/a" if fidelity is None else f"{fidelity:.2f} dB",
-                   "official PReNet: " + ("; ".join(f"`{k}` {v:.2f} dB" for k, v in prenets.items())
+                   "official peers: " + ("; ".join(f"`{k}` {v:.2f} dB" for k, v in prenets.items())
                                           or "not scored yet")))
     rivals = {k: score(k, "udgnet43") for k in ("input", *peers())}
     for metric in ("niqe", "brisque"):
         below = all(v is None or ours_u[metric] < v[metric] for v in rivals.values())
-        checks.append((f"`udgnet43` {metric.upper()} below the rainy input's and every official PReNet's", below,
+        checks.append((f"`udgnet43` {metric.upper()} below the rainy input's and every official peer's", below,
                        f"{ours_u[metric]:.2f}", "; ".join(f"`{k}` {v[metric]:.2f}" for k, v in rivals.items() if v)))
     bench = DOCS / "benchmarks" / "models.json"
     prenet = None
@@ -440,7 +447,7 @@ def describe(name: str, run: str) -> str:
                 f"pairs{targets}) and " if synth else "")
     return (f"{kind} for {cfg['steps']:,} steps of {cfg['batch_size']} x {cfg['patch']}² patches on {rendered}"
             f"{data['train_pairs']} Rain800 pairs ({meta['fraction']:.0%} of the data, seed {meta['seed']}); "
-            f"full profile")
+            + ("full profile" if MANIFEST.runs[run].profile else f"`{MANIFEST.runs[run].config}`"))
 
 
 def run_meta(run: str) -> dict:
@@ -451,9 +458,9 @@ def run_meta(run: str) -> dict:
 
 
 def ship_selected() -> None:
-    """Ship the zoo entries of the long arms scored so far, each with its scores, once the ship rule
-    agrees that the default model (DEFAULT_MODEL) comes from the run it picks; then score each under
-    its zoo name again, with its exports, since their old scores are of other weights."""
+    """Ship the zoo entries of the candidates, each with its scores, once the ship rule agrees that
+    the default model (DEFAULT_MODEL) comes from the run it picks; then score each entry whose
+    weights changed (shipped from another run, or new) under its zoo name, with its exports."""
     from ship_model import ship  # a sibling script, not a package
 
     best, scored = rule_pick(), scored_candidates()
@@ -477,10 +484,12 @@ def ship_selected() -> None:
     if missing:
         raise SystemExit(f"missing: {', '.join(missing)} (bash experiments/long_runs.sh copies a landed run back "
                          "to runs/; `results.py eval` scores it)")
+    changed = [name for name, run in zoo.items()  # a zoo file shipped from another run (or new) has new weights
+               if not (ZOO / f"{name}.json").exists() or zoo_meta(name)["run_dir"] != f"runs/{run}"]
     for name, run in zoo.items():
         ship(Path("runs") / run, name, evals[run], describe(name, run))
         print(f"shipped {name}: {run}")
-    stale = [*zoo, *(label for label, e in MANIFEST.exports.items() if e.model in zoo)]
+    stale = [*changed, *(label for label, e in MANIFEST.exports.items() if e.model in changed)]
     for label in stale:
         selection.score_model(label, fresh=True)
 

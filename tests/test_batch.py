@@ -7,8 +7,10 @@ in subprocesses that join it with `--address`, so Ray starts once.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +117,69 @@ def test_bad_images_are_counted_and_a_rerun_resumes(tmp_path: Path, address: str
     assert "derained 1 of 5 images" in second.stderr and "2 skipped (outputs exist)" in second.stderr
     assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept  # finished work not redone
     assert (out / "b.jpg").exists()
+
+
+def test_a_rerun_removes_the_temporary_files_a_killed_run_left(tmp_path: Path, address: str) -> None:
+    """Issue 30 item 1: an actor killed in the middle of a write leaves `.NAME.<hex>.EXT` in the
+    output folder, and re-runs left it there for good. A re-run removes those of its own outputs,
+    and nothing else that starts with a dot."""
+    make_images(tmp_path / "in", ["a.png", "b.jpg"])
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = [out / ".a.png.0123abcd.png", out / ".b.jpg.89abcdef.jpg", out / ".b.jpg.fedcba98"]
+    kept = [out / ".a.png.notmine.png", out / ".c.png.0123abcd.png", out / ".a.png.0123abcd.png.bak"]
+    for path in stale + kept:
+        path.write_bytes(b"half an image")
+    proc = run_cli("batch", str(tmp_path / "in"), "-o", str(out), "--address", address)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a.png", "b.jpg", *(p.name for p in kept)])
+
+
+# Put on PYTHONPATH, it is loaded by every Python process of the run, the actors of its local Ray
+# instance too: an image write then hangs once its temporary file exists.
+HANGING_WRITES = """
+import time
+
+import derain.io
+
+_encode = derain.io._encode
+
+
+def _hang(path, *args, **kwargs):
+    _encode(path, *args, **kwargs)
+    time.sleep(300)
+
+
+derain.io._encode = _hang
+"""
+
+
+@pytest.mark.parametrize("sig, code, line", [(signal.SIGTERM, 143, "derain: terminated"),
+                                             (signal.SIGINT, 130, "derain: aborted")])
+def test_a_stopped_run_ends_on_one_line_and_leaves_no_temporary_file(tmp_path: Path, sig: int, code: int,
+                                                                     line: str) -> None:
+    """Issue 30 item 1: on SIGTERM Ray's core handler took over (exit 15 and a C++ stack dump), and
+    after SIGTERM or Ctrl-C the temporary file of the actor that was writing stayed in the output
+    folder. The signal is sent while an actor's write hangs (HANGING_WRITES)."""
+    make_images(tmp_path / "in", ["a.png", "b.png"])
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(HANGING_WRITES)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local Ray instance of its own
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path / "hook"), env.get("PYTHONPATH")]))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "derain", "batch", str(tmp_path / "in"), "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while not (out.is_dir() and any(p.name.startswith((".a.png.", ".b.png.")) for p in out.iterdir())):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no actor started writing"
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert stderr.rstrip().splitlines()[-1] == line, stderr
+    assert all(not text or text.startswith("derain: ") for text in stderr.splitlines()), stderr  # no stack dump
+    assert list(out.iterdir()) == []
 
 
 class DyingActor(engine.DerainActor):

@@ -56,7 +56,7 @@ def test_the_cli_has_one_command_per_stage() -> None:
 
 
 def test_the_registry_says_what_each_network_can_do() -> None:
-    assert set(list_models(task="derain")) == {"prenet", "rain_unet_s", "rain_unet_l"}
+    assert set(list_models(task="derain")) == {"brn", "prenet", "rain_unet_s", "rain_unet_l"}
     assert list_models(task="classify") == ["rain_classifier"]
     for name in list_models(features=True):
         out, feats = create_model(name).eval().forward_features(torch.rand(1, 3, 32, 32))

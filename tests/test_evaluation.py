@@ -106,3 +106,16 @@ def test_eval_cli_replaces_an_earlier_report_only_with_overwrite(paired: Path, t
     assert (out / "images" / "0.png").read_bytes() == b"mine" and not (out / "results.md").exists()
     assert run_cli(*args, "--overwrite").returncode == 0
     assert (out / "results.md").read_text() != "mine\n" and read_rgb(out / "images" / "0.png").shape == (48, 192, 3)
+
+
+def test_a_full_disk_leaves_no_report_and_one_line(paired: Path, tmp_path: Path) -> None:
+    """Issue 30 item 6: a disk that filled up while the report was written ended in "internal error:
+    OSError" and left results.md without its csv and json. The three tables now appear together or
+    not at all, and the error is one line (exit 2)."""
+    out = tmp_path / "r"
+    # results.md and results.csv of 3 images are under 600 bytes, results.json is over: it fills the disk
+    proc = run_cli("eval", "-m", "input", "-d", str(paired), "-o", str(out), max_file_bytes=600)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("derain:")] == [
+        f"derain: error: {out / 'results.json'}: cannot write (File too large)"]
+    assert list(out.iterdir()) == []

@@ -100,6 +100,9 @@ def test_the_zoo_ships_the_runs_the_manifest_names() -> None:
             (supervised["fraction"], supervised["seed"], supervised["pairs"])
     else:  # docs/DECISIONS.md: a long arm ships as the default before the other has finished
         assert "long" in runs[DEFAULT_MODEL].study
+    streaks = configs["derain_streaks"]  # issue 28: the supervised arm refined on streaks-only targets
+    assert runs["derain_streaks"].stage == "supervised" and streaks["synth"]["keep_veil"]
+    assert Path(streaks["init"]).name == MANIFEST.zoo["derain_supervised"]
 
 
 def test_both_arms_of_the_minority_ablation_have_the_same_budget() -> None:

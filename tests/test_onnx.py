@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -78,6 +79,25 @@ def test_cli_export_and_remove_with_both_backends(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
     diff = np.abs(read_rgb(tmp_path / "torch" / "a.png") - read_rgb(tmp_path / "onnx" / "a.png"))
     assert diff.max() <= 1 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("where", ["/proc", "read-only folder", "full disk"])
+def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path: Path, where: str) -> None:
+    """Issue 30 item 4: into a folder where no file can be made (/proc, a read-only folder) the model
+    was exported first, then the write ended in "internal error: FileNotFoundError/PermissionError"
+    (exit 1); on a full disk in "internal error: OSError". Each is now one line and exit 2 (the
+    folder is checked before any work), and no partial file is left."""
+    out = Path("/proc/m.onnx") if where == "/proc" else tmp_path / "out" / "m.onnx"
+    out.parent.mkdir(exist_ok=True)
+    if where == "read-only folder":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only folder")
+        out.parent.chmod(0o555)
+    # the shipped model exports to about 1.6 MB: a disk with room for 100 kB fills up while it is written
+    proc = run_cli("export", "onnx", "-o", str(out), max_file_bytes=100_000 if where == "full disk" else None)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"derain: error: {out if where == 'full disk' else out.parent}: cannot write (")
+    assert not out.exists() and (where == "/proc" or list(out.parent.iterdir()) == [])
 
 
 def test_int8_quantisation_keeps_the_output_and_records_how(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ of the publishing helper where hard links are impossible)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 import signal
@@ -281,3 +282,30 @@ def test_outputs_follow_the_umask(photos: Path, mask: int) -> None:
     assert proc.returncode == 0, proc.stderr
     for output in ("a_derained.png", "m.safetensors", "m.json"):
         assert (photos / output).stat().st_mode & 0o777 == 0o666 & ~mask, output
+
+
+def test_models_says_which_peers_run_here_and_commands_refuse_the_others_alike(photos: Path, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 30 item 7: `derain models` listed the peer models as if they could run, while with the
+    repository alone `-m prenet_rain100l` fails. The listing now says per model whether it runs here
+    and where a missing peer's file goes; each command refuses a missing one with the same line,
+    before any work."""
+    peers = tmp_path / "peers"
+    (peers / "prenet").mkdir(parents=True)
+    torch.save(create_model("prenet", stages=6).state_dict(), peers / "prenet" / "PReNet6_Rain100L.pth")
+    monkeypatch.setenv("DERAIN_PEERS", str(peers))
+    listing = run_cli("models")
+    assert listing.returncode == 0, listing.stderr
+    lines = {line.split()[0]: line for line in listing.stdout.splitlines() if line.startswith("  ")}
+    assert "runs here" in lines["derain_supervised"] and "runs here" in lines["prenet_rain100l"]
+    assert lines["prenet_rain100h"].split(None, 2)[2] == f"missing    put prenet/PReNet6_Rain100H.pth in {peers}"
+    refusal = (f"derain: error: peer weights 'prenet_rain100h' not found at {peers / 'prenet' / 'PReNet6_Rain100H.pth'}"
+               "; set DERAIN_PEERS to the folder holding prenet/PReNet6_Rain100H.pth\n")
+    out = tmp_path / "out"
+    commands = [["remove", str(photos), "-o", str(out)], ["eval", "-d", str(photos), "-o", str(out)]]
+    commands += [["batch", str(photos), "-o", str(out)]] if importlib.util.find_spec("ray") else []
+    commands += [["serve", "--port", "0"]] if importlib.util.find_spec("uvicorn") else []
+    for args in commands:
+        proc = run_cli(*args, "-m", "prenet_rain100h")
+        assert (proc.returncode, proc.stderr) == (2, refusal), args
+        assert not out.exists()

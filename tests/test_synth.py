@@ -12,6 +12,7 @@ from PIL import Image
 from scipy import ndimage
 
 from derain.errors import DerainError
+from derain.formation import streaks_on, veil
 from derain.io import read_rgb, write_rgb
 from derain.synth import (
     Preset, RainParams, StreakLayer, list_presets, load_preset, make_sidecar, pair_seed, render, render_from_sidecar,
@@ -365,3 +366,19 @@ def test_cli_refuses_non_empty_output_unless_overwrite(clean_dir: Path, tmp_path
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert run_cli("synth", "--clean", str(clean_dir), "--out", str(out), "--overwrite").returncode == 0
     assert (out / "keep.txt").read_text() == "mine" and len(list((out / "rainy").iterdir())) == 3
+
+
+def test_the_formation_model_composes_streaks_then_vapour() -> None:
+    """derain.formation: no streaks leave the background, streaks only add light, T = 1 is no veil,
+    T = 0 is all airlight, and a veil pulls every value toward the airlight."""
+    background = scene(16, 24).transpose(2, 0, 1)
+    streaks = np.zeros((16, 24), np.float32)
+    streaks[:, 5] = 0.8
+    for blend in ("screen", "add"):
+        np.testing.assert_allclose(streaks_on(background, 0 * streaks, blend), background, atol=1e-7)
+        lit = streaks_on(background, streaks, blend)
+        assert (lit >= background - 1e-7).all() and lit.max() <= 1.0 and (lit[:, :, 5] > background[:, :, 5]).any()
+    np.testing.assert_array_equal(veil(background, 1.0, 0.9), background)
+    np.testing.assert_allclose(veil(background, 0.0, 0.9), np.full_like(background, 0.9))
+    veiled = veil(background, 0.7, 0.9)
+    assert (np.abs(veiled - 0.9) <= np.abs(background - 0.9) + 1e-7).all()

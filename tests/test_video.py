@@ -4,20 +4,25 @@ under a minute; each CLI run is a subprocess."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from derain.errors import DerainError
-from derain.io import Picture, write_picture
+from derain.io import MAX_PIXELS, Picture, write_picture
+from derain.synth.clip import write_clip
 from derain.video import TemporalFilter, VideoSettings, flicker, read_frames, write_video
 
 from conftest import add_streaks, run_cli, scene
@@ -68,6 +73,57 @@ def test_synth_video_renders_a_coherent_rainy_clip_and_its_twin(clips: dict[str,
     still, still_clean = list(read_frames(clips["still"])), list(read_frames(clips["still_clean"]))
     assert flicker(still_clean) < 1.0 < flicker(still)  # the scene stands still, the rain does not
     assert np.mean([np.abs(r.astype(float) - c).mean() for r, c in zip(still, still_clean)]) > 2.0
+
+
+def test_synth_video_refuses_a_size_over_the_pixel_limit_and_records_w_x_h(clips: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    """Issue 30 item 5: --size 200000x200000 was accepted and ended in "internal error: MemoryError";
+    it is a usage error before any work, as an image that size is refused. clip.json gave the size as
+    [height, width] while --size takes WxH: it follows the option now."""
+    assert json.loads((clips["pan"].parent / "clip.json").read_text())["size"] == [64, 48]
+    photo = clips["pan"].parent.parent / "photo.png"
+    proc = run_cli("synth-video", str(tmp_path / "out"), "--clean", str(photo), "--size", "200000x200000")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("derain: error: --size 200000x200000:") and f"{MAX_PIXELS:,}" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_synth_video_on_a_full_disk_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 30 item 6: a disk that filled up at clip.json ended in "internal error: OSError" and
+    left the two clips without their record. The three files appear together or not at all, and
+    the error is one line."""
+    write_picture(tmp_path / "photo.png", Picture(PHOTO))
+
+    def full_disk(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full_disk)  # clip.json is text; the clips are written by FFmpeg
+    with pytest.raises(DerainError, match=r"clip\.json: cannot write \(No space left on device\)$"):
+        write_clip(tmp_path / "out", tmp_path / "photo.png", (64, 48), frames=4, fps=12)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_frames_over_the_image_pixel_limit_are_refused_before_decoding(tmp_path: Path) -> None:
+    """Issue 30 item 2: an MJPEG AVI of 10240x10240 frames was decoded and derained, where an image
+    that size is refused (derain.io.MAX_PIXELS). The stream's size is checked before any frame is."""
+    jpeg = io.BytesIO()
+    Image.new("RGB", (10240, 10240), (90, 120, 150)).save(jpeg, "JPEG", quality=50)
+    path = tmp_path / "in" / "huge.avi"
+    path.parent.mkdir()
+    with av.open(str(path), "w", format="avi") as container:
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width = stream.height = 10240
+        stream.pix_fmt = "yuvj420p"
+        for i in range(2):
+            packet = av.Packet(jpeg.getvalue())
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1)
+            container.mux(packet)
+    with pytest.raises(DerainError, match="10240x10240 pixels exceeds the limit"):
+        next(read_frames(path))
+    proc = run_cli("remove", str(path), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 1 and error_lines(proc.stderr) == [
+        f"derain: error: {path}: 10240x10240 pixels exceeds the limit of {MAX_PIXELS:,} (decompression bomb?)"]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out" / "huge.avi").exists()
 
 
 def test_remove_a_mixed_batch_then_onnx_with_the_temporal_filter(clips: dict[str, Path], tmp_path: Path) -> None:

@@ -15,12 +15,31 @@ HAVE_PEERS = (peers_root() / "prenet").is_dir()
 
 @pytest.mark.skipif(not HAVE_PEERS,
                     reason=f"official PReNet weights not found at {peers_root() / 'prenet'} (set DERAIN_PEERS)")
-@pytest.mark.parametrize("name", list(PEERS))
+@pytest.mark.parametrize("name", [n for n, (_, arch, _) in PEERS.items() if arch == "prenet"])
 def test_official_prenet_weights_load_unchanged(name: str) -> None:
     """State-dict keys of our PReNet match the authors' files exactly (strict load)."""
     model, meta = load_model(name)
     assert meta["arch"] == "prenet"
     assert model.stages == PEERS[name][2]["stages"]
+
+
+@pytest.mark.parametrize("name", [n for n, (_, arch, _) in PEERS.items() if arch == "brn"])
+def test_official_brn_weights_load_and_derain(name: str) -> None:
+    """Our BRN holds exactly the authors' keys (strict load, `module.` removed) and derains a small
+    image to one of the same shape in [0, 1]."""
+    path = peers_root() / PEERS[name][0]
+    if not path.is_file():
+        pytest.skip(f"official BRN weights not found at {path} (set DERAIN_PEERS)")
+    model, meta = load_model(name)
+    assert meta["arch"] == "brn" and model.stages == 8
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    assert set(model.state_dict()) == {k.removeprefix("module.") for k in state}
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 23, 30)
+    with torch.no_grad():
+        out = model(x)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert out.min() >= 0 and out.max() <= 1
 
 
 def test_wrong_architecture_is_a_clear_error(tmp_path) -> None:

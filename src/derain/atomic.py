@@ -4,21 +4,25 @@ Every file the project writes for a user (images, model weights, checkpoints, lo
 through here, so a crash, a full disk, a kill or a bad input never leaves a partial or clobbered
 file. Publishing without `overwrite` claims the name atomically (a hard link fails if the name is
 taken), so of two runs writing the same output one wins and the other says so, instead of
-silently replacing the first one's file.
+silently replacing the first one's file. Files that belong together are published together
+(`atomic_write_set`), and a run can remove the temporary files a killed one left beside its
+outputs (`remove_temporaries`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from derain.errors import DerainError
 
 _NAME_MAX = 255  # bytes per file name on the usual file systems, when the folder does not say
 _RANDOM_BYTES = 4  # 8 hex characters in each temporary name
+_RANDOM = re.compile(f"[0-9a-f]{{{2 * _RANDOM_BYTES}}}")
 
 
 def exists_error(target: Path) -> DerainError:
@@ -34,19 +38,26 @@ def _name_max(folder: Path) -> int:
     return limit if limit > 0 else _NAME_MAX
 
 
-def temp_sibling(target: Path, tag: str = "", suffix: str = "", folder: bool = False) -> Path:
-    """Create a new hidden file (or folder) beside `target`, named `.NAME.TAG<random><suffix>`.
-
-    NAME is `target`'s name, cut so the temporary name fits the file system's limit however long
-    the final name is. The mode follows the umask like any file the user creates (mkstemp and
-    mkdtemp would make it private, and the published output with it).
-    """
+def _temp_prefix(target: Path, tag: str, suffix: str) -> str:
+    """`.NAME.TAG`, the fixed start of `target`'s temporary names: NAME is `target`'s name, cut so
+    the whole temporary name fits the file system's limit however long the final name is."""
     room = _name_max(target.parent) - len(os.fsencode(f"..{tag}{suffix}")) - 2 * _RANDOM_BYTES
     name = target.name
     while name and len(os.fsencode(name)) > room:
         name = name[:-1]
+    return f".{name}.{tag}"
+
+
+def temp_sibling(target: Path, tag: str = "", suffix: str = "", folder: bool = False) -> Path:
+    """Create a new hidden file (or folder) beside `target`, named `.NAME.TAG<random><suffix>`
+    (see `_temp_prefix` for NAME).
+
+    The mode follows the umask like any file the user creates (mkstemp and mkdtemp would make it
+    private, and the published output with it).
+    """
+    prefix = _temp_prefix(target, tag, suffix)
     while True:
-        path = target.parent / f".{name}.{tag}{secrets.token_hex(_RANDOM_BYTES)}{suffix}"
+        path = target.parent / f"{prefix}{secrets.token_hex(_RANDOM_BYTES)}{suffix}"
         try:
             if folder:
                 path.mkdir()
@@ -62,6 +73,37 @@ def temp_sibling(target: Path, tag: str = "", suffix: str = "", folder: bool = F
                 else:
                     path.unlink()
             raise
+
+
+def remove_temporaries(targets: Iterable[Path], tag: str = "") -> int:
+    """Delete the temporary files a stopped run left beside `targets`, and return how many.
+
+    A process killed outright (kill -9, or a Ray worker stopped with its job) cannot remove its own
+    temporary file: the next run for the same outputs does it. Only names of `temp_sibling`'s exact
+    pattern for these targets (no suffix, or the target's extension) are touched, never another file.
+    """
+    wanted: dict[Path, set[tuple[str, str]]] = {}
+    for target in targets:
+        for suffix in {"", target.suffix}:
+            wanted.setdefault(target.parent, set()).add((_temp_prefix(target, tag, suffix), suffix))
+    removed = 0
+    for folder, names in wanted.items():
+        suffixes = {suffix for _, suffix in names}
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # no folder, no leftovers
+            continue
+        for entry in entries:
+            for suffix in suffixes:
+                core = entry.name[:len(entry.name) - len(suffix)]
+                prefix, random = core[:-2 * _RANDOM_BYTES], core[-2 * _RANDOM_BYTES:]
+                if (entry.name.endswith(suffix) and (prefix, suffix) in names and _RANDOM.fullmatch(random)
+                        and entry.is_file(follow_symlinks=False)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed += 1
+                    break
+    return removed
 
 
 def _link_or_claim(tmp: Path, target: Path) -> bool:
@@ -113,6 +155,40 @@ def atomic_write(target: str | os.PathLike[str], write: Callable[[Path], object]
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     return target
+
+
+def atomic_write_set(files: Mapping[Path, Callable[[Path], object]], overwrite: bool = True) -> list[Path]:
+    """Write files that belong together (a report's tables, a clip, its twin and their record) so
+    that they appear together or not at all; returns their paths.
+
+    Each `write(tmp)` fills a temporary name beside its target (with the target's extension, for
+    writers that infer the format from it); only when all are written are they published. A
+    failure while writing (a full disk) leaves none of them; without `overwrite`, a name taken
+    meanwhile withdraws those already published. An OSError becomes a one-line `DerainError`
+    naming the file. The folders must exist.
+    """
+    temps: dict[Path, Path] = {}
+    published: list[Path] = []
+    current: Path | None = None
+    try:
+        try:
+            for current, write in files.items():
+                temps[current] = temp_sibling(current, suffix=current.suffix)
+                write(temps[current])
+            for current, tmp in temps.items():
+                publish(tmp, current, overwrite)
+                published.append(current)
+        except BaseException:
+            if not overwrite:  # new files of this run only: nothing of anyone else's is lost
+                for target in published:
+                    target.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise DerainError(f"{current}: cannot write ({exc.strerror or exc})") from exc
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+    return list(files)
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str, overwrite: bool = True) -> Path:

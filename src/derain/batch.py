@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -223,6 +224,9 @@ def connect(address: str | None) -> None:
     # level is itself logged once, while ray.init starts the core: that moment's stderr is dropped.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+    # Ray's core takes over SIGTERM (a C++ stack dump, exit 15, the job's temporary files left):
+    # ours are put back, so a stopped run ends as the CLI promises and its `finally` blocks clean up
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as null:
@@ -238,6 +242,9 @@ def connect(address: str | None) -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+        for sig, handler in handlers.items():
+            if handler is not None:  # None: not set from Python, nothing to put back
+                signal.signal(sig, handler)
 
 
 def _quiet_ray_data() -> None:

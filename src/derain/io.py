@@ -43,7 +43,8 @@ class Picture:
     grayscale: bool = False
 
 
-def _check_size(width: int, height: int, path: Path) -> None:
+def check_size(width: int, height: int, path: Path) -> None:
+    """Refuse a picture (or a video's frames) from its header: over `MAX_PIXELS`, or empty."""
     if width * height > MAX_PIXELS:
         raise DerainError(f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS:,} (decompression bomb?)")
     if width < 1 or height < 1:
@@ -64,7 +65,7 @@ def _from_channels(arr: np.ndarray, scale: float, bit_depth: int) -> Picture:
 
 def _read_png16(path: Path) -> Picture:
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    _check_size(width, height, path)
+    check_size(width, height, path)
     planes = info["planes"]
     arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
     return _from_channels(arr, 65535.0, 16)
@@ -74,7 +75,7 @@ def _read_tiff(path: Path) -> Picture | None:
     """16-bit-capable TIFF reading; None when the file needs a codec tifffile lacks (Pillow then reads it)."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
-        _check_size(page.imagewidth, page.imagelength, path)
+        check_size(page.imagewidth, page.imagelength, path)
         try:
             arr = page.asarray()
         except ValueError as exc:
@@ -111,7 +112,7 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
         if path.suffix.lower() == ".png" and _png_bit_depth(path) == 16:
             return _read_png16(path)
         with Image.open(path) as im:
-            _check_size(im.width, im.height, path)
+            check_size(im.width, im.height, path)
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 return _from_channels(np.asarray(im).astype(np.uint16), 65535.0, 16)

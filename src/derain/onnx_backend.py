@@ -146,11 +146,14 @@ def export_onnx(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, 
                 overwrite: bool = True, calibration: Sequence[Any] | None = None, note: str = "",
                 reduce_range: bool | None = None) -> Path:
     """Write the ONNX file atomically (a partial file never appears under `path`; an existing one is
-    replaced only if `overwrite`); with `calibration` crops, its static int8 version."""
+    replaced only if `overwrite`, a full disk is one line); with `calibration` crops, its static int8 version."""
     data = export_bytes(model, meta)
     if calibration is not None:
         data = quantize_int8(data, calibration, note, reduce_range=reduce_range)
-    return atomic_write_bytes(path, data, overwrite=overwrite)
+    try:
+        return atomic_write_bytes(path, data, overwrite=overwrite)
+    except OSError as exc:
+        raise DerainError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
 class OnnxRunner:

@@ -2,7 +2,7 @@
 
 Order: the `DERAIN_DATA` environment variable, else `../shared/data` beside the repository (the
 layout of the development machines and CI). Commands also take `--data-root`. Third-party
-reference weights (official PReNet files) are found the same way under `DERAIN_PEERS`.
+reference weights (official PReNet and BRN files) are found the same way under `DERAIN_PEERS`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from derain.errors import DerainError
 _REPO = Path(__file__).resolve().parents[2]
 # The shipped model every command uses without -m: the one the ship rule of docs/DECISIONS.md picked
 # (experiments/results.py ship checks it). Here, not in weights.py, so the CLI can name it without torch.
-DEFAULT_MODEL = "derain_supervised"
+DEFAULT_MODEL = "derain_streaks"
 # The shorter side (px) at which the engine derains a larger photo, its change applied at full
 # resolution (derain.inference); 0: every photo at full resolution. docs/DECISIONS.md says why.
-WORK_SIZE = 0
+WORK_SIZE = 640
 
 
 def data_root(override: str | os.PathLike[str] | None = None) -> Path:

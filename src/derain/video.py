@@ -4,7 +4,8 @@ Frames are streamed: one decoded frame, the temporal filter's running estimate a
 look-ahead are all that is held, so memory does not grow with the length of the clip. Audio
 packets are remuxed as they are (never decoded), so the sound is bit-identical. The output is
 written to a temporary sibling and published at the end (`atomic.atomic_write`): a corrupt input,
-an error or an interrupt leaves no partial file under the final name.
+an error or an interrupt leaves no partial file under the final name. Frames larger than an image
+may be (`io.MAX_PIXELS`) are refused from the stream's header, before any is decoded.
 
 Output timing is constant-rate at the input's average frame rate (frame `i` at `i / rate`, from
 the first frame's time): container timestamps cannot always be trusted (AVI with B-frames stores
@@ -27,6 +28,7 @@ from scipy.ndimage import uniform_filter
 
 from derain.atomic import atomic_write, exists_error
 from derain.errors import DerainError
+from derain.io import check_size
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 INSTALL_HINT = "video needs PyAV, the optional extra derain[video]: pip install 'derain[video]'"
@@ -156,6 +158,9 @@ def _video_stream(container: Any, path: Path) -> Any:
     stream = container.streams.video[0]
     if stream.codec_context is None:
         raise DerainError(f"{path}: unsupported video codec (this PyAV build has no decoder for it)")
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width and height:  # the container's header says; 0: known only from the frames, see `_decoded`
+        check_size(width, height, path)  # the image limit, before a frame is decoded
     stream.thread_type = "AUTO"
     return stream
 
@@ -165,7 +170,7 @@ def _decoded(av: Any, container: Any, video: Any, copied: list[Any], path: Path,
     """Decoded frames of `video` in order; packets of the `copied` streams go to `remux`.
 
     Any demuxing or decoding error ends the run: a derained copy silently missing frames is worse
-    than none.
+    than none. Frames over the image pixel limit are refused as images are.
     """
     packets = container.demux(video, *copied)
     while True:
@@ -177,7 +182,9 @@ def _decoded(av: Any, container: Any, video: Any, copied: list[Any], path: Path,
         if packet is None:
             return
         if frames is not None:
-            yield from frames
+            for frame in frames:
+                check_size(frame.width, frame.height, path)  # a stream may change its size midway
+                yield frame
         elif packet.dts is not None and remux:  # dts None: a demuxer's flush packet, nothing to copy
             remux(packet)
 
@@ -302,41 +309,54 @@ def _encode_frame(av: Any, out: Any, stream: Any, pixels: np.ndarray, index: int
     out.mux(stream.encode(frame))
 
 
-def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], rate: Fraction | int,
-                settings: VideoSettings = VideoSettings(), tone: float = 0.0, overwrite: bool = False) -> int:
-    """Encode 8-bit RGB frames (H, W, 3) as a video at `rate` frames per second, atomically.
+def encode_video(tmp: Path, target: Path, frames: Iterable[np.ndarray], rate: Fraction | int,
+                 settings: VideoSettings = VideoSettings(), tone: float = 0.0) -> int:
+    """Encode 8-bit RGB frames (H, W, 3) into `tmp`, as the video `target` names (container and
+    codec from its extension, which `tmp` must share), at `rate` frames per second.
 
     `tone` (Hz) adds a sine as a sound track (AAC, or Opus in WebM), so that clips made for tests
-    carry audio to copy. Returns the number of frames.
+    carry audio to copy. Returns the number of frames; an FFmpeg error is one line naming `target`.
     """
     av = require_av()
-    path, rate = Path(path), Fraction(rate)
+    rate, count = Fraction(rate), 0
+    try:
+        with av.open(str(tmp), "w") as out:
+            stream = sound = None
+            for count, pixels in enumerate(frames, 1):
+                if stream is None:
+                    stream = _add_video_stream(out, settings, target, pixels.shape[1], pixels.shape[0], rate)
+                    sound = _add_tone(out, target) if tone else None
+                _encode_frame(av, out, stream, pixels, count - 1)
+                if sound:
+                    _encode_tone(av, out, sound, tone, round((count - 1) / rate * sound.rate),
+                                 round(count / rate * sound.rate))
+            if stream is None:
+                raise DerainError(f"{target}: no frames to write")
+            out.mux(stream.encode(None))
+            if sound:
+                out.mux(sound.encode(None))
+    except av.FFmpegError as exc:
+        raise DerainError(f"{target}: cannot write this video ({_reason(exc)})") from exc
+    return count
+
+
+def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], rate: Fraction | int,
+                settings: VideoSettings = VideoSettings(), tone: float = 0.0, overwrite: bool = False) -> int:
+    """`encode_video` into `path`, atomically; returns the number of frames."""
+    require_av()
+    path = Path(path)
     if path.exists() and not overwrite:
         raise exists_error(path)
     count = 0
 
     def encode(tmp: Path) -> None:
         nonlocal count
-        with av.open(str(tmp), "w") as out:
-            stream = sound = None
-            for count, pixels in enumerate(frames, 1):
-                if stream is None:
-                    stream = _add_video_stream(out, settings, path, pixels.shape[1], pixels.shape[0], rate)
-                    sound = _add_tone(out, path) if tone else None
-                _encode_frame(av, out, stream, pixels, count - 1)
-                if sound:
-                    _encode_tone(av, out, sound, tone, round((count - 1) / rate * sound.rate),
-                                 round(count / rate * sound.rate))
-            if stream is None:
-                raise DerainError(f"{path}: no frames to write")
-            out.mux(stream.encode(None))
-            if sound:
-                out.mux(sound.encode(None))
+        count = encode_video(tmp, path, frames, rate, settings, tone)
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, encode, suffix=path.suffix, overwrite=overwrite)
-    except (av.FFmpegError, OSError) as exc:
+    except OSError as exc:
         raise DerainError(f"{path}: cannot write this video ({_reason(exc)})") from exc
     return count
 

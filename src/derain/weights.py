@@ -4,7 +4,7 @@ A model file is a `.safetensors` file whose header metadata carries one JSON doc
 key ``derain`` (architecture name and constructor arguments, package version, training data,
 metrics). A `.json` sidecar with the same document is written beside it for people to read; the
 loader only trusts the safetensors header. Peer weights released as PyTorch `.pth` state dicts
-(e.g. the official PReNet files) are read with `torch.load(weights_only=True)`, which refuses
+(e.g. the official PReNet and BRN files) are read with `torch.load(weights_only=True)`, which refuses
 anything but tensors and plain containers.
 """
 
@@ -37,6 +37,11 @@ PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "prenet_rain100h": ("prenet/PReNet6_Rain100H.pth", "prenet", {"stages": 6}),
     "prenet_rain1400": ("prenet/PReNet6_Rain1400.pth", "prenet", {"stages": 6}),
     "prenet_real": ("prenet/PReNet_real1.pth", "prenet", {"stages": 4}),
+    # BRN: 8 stages, as the authors' train.py and test_BRN.py run them
+    "brn_rain100l": ("brn/BRN_Rain100L.pth", "brn", {"stages": 8}),
+    "brn_rain100h": ("brn/BRN_Rain100H.pth", "brn", {"stages": 8}),
+    "brn_rain1400": ("brn/BRN_Rain1400.pth", "brn", {"stages": 8}),
+    "brn_generalization": ("brn/BRN_generalization.pth", "brn", {"stages": 8}),
 }
 
 

@@ -77,4 +77,4 @@ def create_model(name: str, **kwargs: object) -> nn.Module:
 
 
 # Importing the modules registers their architectures.
-from derain.archs import classifier, prenet, student  # noqa: E402,F401
+from derain.archs import brn, classifier, prenet, student  # noqa: E402,F401

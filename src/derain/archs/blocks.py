@@ -1,4 +1,4 @@
-"""Building blocks shared by the project's own networks (student and teachers)."""
+"""Building blocks shared by the networks: the project's own (student and teachers) and the peers'."""
 
 from __future__ import annotations
 
@@ -55,3 +55,15 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
     return x, (ph, pw)
+
+
+def conv_act(cin: int, cout: int, act: nn.Module) -> nn.Sequential:
+    """3x3 conv and an activation: the unit of the peers' recurrent derainers (PReNet, BRN)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), act)
+
+
+def peer_res_block(channels: int) -> nn.Sequential:
+    """conv-ReLU-conv-ReLU, the residual body of PReNet and BRN (the skip is added by the caller);
+    its layout names the keys of their released weights."""
+    return nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU(),
+                         nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU())

@@ -12,10 +12,7 @@ import torch
 from torch import nn
 
 from derain.archs import register_model
-
-
-def _conv_act(cin: int, cout: int, act: nn.Module) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1), act)
+from derain.archs.blocks import conv_act, peer_res_block
 
 
 class PReNet(nn.Module):
@@ -25,14 +22,13 @@ class PReNet(nn.Module):
         super().__init__()
         c = channels
         self.stages = stages
-        self.conv0 = _conv_act(6, c, nn.ReLU())
+        self.conv0 = conv_act(6, c, nn.ReLU())
         for k in range(1, 6):
-            res = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.ReLU(), nn.Conv2d(c, c, 3, 1, 1), nn.ReLU())
-            self.add_module(f"res_conv{k}", res)
-        self.conv_i = _conv_act(2 * c, c, nn.Sigmoid())
-        self.conv_f = _conv_act(2 * c, c, nn.Sigmoid())
-        self.conv_g = _conv_act(2 * c, c, nn.Tanh())
-        self.conv_o = _conv_act(2 * c, c, nn.Sigmoid())
+            self.add_module(f"res_conv{k}", peer_res_block(c))
+        self.conv_i = conv_act(2 * c, c, nn.Sigmoid())
+        self.conv_f = conv_act(2 * c, c, nn.Sigmoid())
+        self.conv_g = conv_act(2 * c, c, nn.Tanh())
+        self.conv_o = conv_act(2 * c, c, nn.Sigmoid())
         self.conv = nn.Sequential(nn.Conv2d(c, 3, 3, 1, 1))
 
     def forward(self, rainy: torch.Tensor) -> torch.Tensor:

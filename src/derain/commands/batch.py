@@ -2,7 +2,9 @@
 
 Inputs, model and output folder are all checked before Ray starts, so a typo costs nothing. The
 same command runs on a local Ray instance (no `--address`) or joins a cluster, so scaling out
-changes a flag, not the code. The work itself is in `derain.batch`.
+changes a flag, not the code. The work itself is in `derain.batch`. Ctrl-C and SIGTERM stop it as
+they stop `derain remove` (130 and 143, one line); the temporary files of the actors it stops
+mid-write are removed, and so are those a run killed outright left, by the next run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from derain.atomic import check_writable
+from derain.atomic import check_writable, remove_temporaries
 from derain.errors import DerainError
 from derain.paths import DEFAULT_MODEL
 
@@ -59,6 +61,7 @@ def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str 
         raise DerainError("no input images to process")
     check_writable(out_dir)
     job = engine.plan(sources, out_dir, overwrite)
+    remove_temporaries(job.outputs + job.skipped)  # left by a run that was killed outright
     failed, seconds = _derain_on_ray(job, derainer, address, actors, overwrite) if job.sources else (0, 0.0)
     done = len(job.sources) - failed
     skipped = f", {len(job.skipped)} skipped (outputs exist)" if job.skipped else ""
@@ -92,4 +95,5 @@ def _derain_on_ray(job: Job, derainer: Derainer, address: str | None, actors: in
         sys.exit(1)
     finally:
         ray.shutdown()
+        remove_temporaries(job.outputs)  # of the actors a stopped run took down in the middle of a write
     return failed, time.perf_counter() - start

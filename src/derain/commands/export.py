@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from derain.atomic import exists_error
+from derain.atomic import check_writable, exists_error
 from derain.errors import DerainError
 from derain.calibration import CALIBRATION_RAIN, CALIBRATION_SOURCES
 from derain.paths import DEFAULT_MODEL
@@ -59,6 +59,7 @@ def onnx_cmd(ctx: click.Context, model_name: str, output: Path, int8: bool, cali
         raise exists_error(output)
     if not output.parent.is_dir():
         raise DerainError(f"{output.parent}: no such directory")
+    check_writable(output.parent)  # before the model is loaded and exported, not after
     rain = _calibration_rain(calibration_rain)
     photos = calibration_photos(calibration) if int8 else []
     model, meta = load_model(model_name)

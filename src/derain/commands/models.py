@@ -1,4 +1,10 @@
-"""`derain models`: what can be passed to `--model`."""
+"""`derain models`: what can be passed to `--model`, and whether it can run here.
+
+Peer weights are not shipped: a peer runs only once its file is in the peers folder
+(`paths.peers_root`, set by DERAIN_PEERS), so the listing says, per model, which ones do and where
+the others' files go. A command given a peer whose file is missing refuses it before any work,
+with the line `weights.resolve` gives.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,15 @@ import json
 
 import click
 
-from derain.paths import DEFAULT_MODEL
+from derain.paths import DEFAULT_MODEL, peers_root
+
+READY = "runs here"
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata of every shipped model as JSON.")
 def models(as_json: bool) -> None:
-    """List shipped models, official peer weights and registered architectures."""
+    """List shipped models, official peer weights (and whether each can run here) and registered architectures."""
     from derain.archs import create_model, list_models  # torch: loaded by the listing, not by --help
     from derain.archs.complexity import count_params
     from derain.weights import PEERS, model_info, shipped_models
@@ -23,10 +31,12 @@ def models(as_json: bool) -> None:
         return
     click.echo(f"Shipped models (the default, used without -m: {DEFAULT_MODEL}):")
     for name, info in infos.items():
-        click.echo(f"  {name:20s} {info['arch']:14s} {info.get('description', '')}")
-    click.echo("Peer weights (from DERAIN_PEERS, not shipped):")
+        click.echo(f"  {name:20s} {info['arch']:14s} {READY:10s} {info.get('description', '')}")
+    root = peers_root()
+    click.echo(f"Peer weights (not shipped; their files go in {root}, set by DERAIN_PEERS):")
     for name, (rel, arch, _) in PEERS.items():
-        click.echo(f"  {name:20s} {arch:14s} {rel}")
+        state = f"{READY:10s} {root / rel}" if (root / rel).is_file() else f"{'missing':10s} put {rel} in {root}"
+        click.echo(f"  {name:20s} {arch:14s} {state}")
     click.echo("Architectures:")
     for arch in list_models():
         params = count_params(create_model(arch))

@@ -1,7 +1,8 @@
 """The rain-scattering degradation of connected task B (docs/METHOD.md section 3).
 
 `D = t * (k * I) + (1 - t) * A + n`: the scene `I` blurred by a kernel `k` (Gaussian, or a disk for
-defocus), attenuated by a transmission map `t`, veiled by airlight `A`, plus Gaussian noise `n`.
+defocus), attenuated by a transmission map `t`, veiled by airlight `A` (`derain.formation.veil`),
+plus Gaussian noise `n`.
 `t` and `A` vary smoothly across the patch (bilinear upsampling of a coarse random grid), because
 a rain veil thickens with depth and is brighter toward the sky.
 """
@@ -14,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from derain.data.patches import Transform
+from derain.formation import veil
 
 
 @dataclass
@@ -65,7 +67,7 @@ def degrade(img: np.ndarray, rng: np.random.Generator, cfg: ScatterConfig) -> np
     airlight = np.stack([_smooth_field(rng, base - cfg.airlight_tint, base + cfg.airlight_tint, cfg.grid, h, w)
                          for _ in range(3)], axis=2)
     noise = rng.normal(0.0, float(rng.uniform(*cfg.noise)), img.shape)
-    out = t * blur(img, rng, cfg) + (1.0 - t) * airlight + noise
+    out = veil(blur(img, rng, cfg), t, airlight) + noise
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 

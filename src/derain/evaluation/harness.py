@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from derain import metrics
-from derain.atomic import atomic_write, atomic_write_text
+from derain.atomic import atomic_write_set, check_writable
 from derain.data import open_dataset
 from derain.inference import Derainer
 from derain.io import Picture, write_picture
@@ -65,14 +65,15 @@ class EvalReport:
             writer.writerows(self.rows)
 
     def write(self, out_dir: str | os.PathLike[str]) -> Path:
-        """Write results.md, results.csv and results.json into `out_dir`."""
+        """Write results.md, results.csv and results.json into `out_dir`, all three or (a full disk,
+        say: one line) none, so that no table is ever left without the others."""
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "results.md", self.to_markdown())
-        atomic_write(out / "results.csv", self._write_csv)
+        check_writable(out)
         summary = {"model": self.model, "dataset": self.dataset, "images": len(self.rows), "mean": self.mean,
                    "rows": self.rows}
-        atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write_set({out / "results.md": lambda tmp: tmp.write_text(self.to_markdown()),
+                          out / "results.csv": self._write_csv,
+                          out / "results.json": lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n")})
         return out
 
 

@@ -7,7 +7,8 @@ shifted down (and sideways along the streaks' slant) by that layer's fall per fr
 move between frames instead of being redrawn at random. Near layers (longer streaks) fall faster:
 the shift per frame is `--fall` times the layer's streak length. Lighting and veil come from the
 preset (`render.composite`), sensor noise is drawn anew for every frame; the per-photo JPEG step
-is left out, the video encoder being the camera's compression here.
+is left out, the video encoder being the camera's compression here. The two clips and clip.json
+are published together (`atomic.atomic_write_set`): a full disk leaves none of them.
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ import click
 import numpy as np
 from PIL import Image
 
-from derain.atomic import atomic_write_text, exists_error
+from derain.atomic import atomic_write_set, check_writable, exists_error
 from derain.cli import FiniteFloatRange
 from derain.errors import DerainError
-from derain.io import read_rgb
+from derain.io import MAX_PIXELS, read_rgb
 from derain.synth.pairs import pair_rngs, make_sidecar, pair_seed
 from derain.synth.params import RainParams
 from derain.synth.preset import list_presets, load_preset, sample_params
 from derain.synth.render import composite, render_layer
-from derain.video import VIDEO_EXTENSIONS, require_av, to_uint8, write_video
+from derain.video import VIDEO_EXTENSIONS, encode_video, require_av, to_uint8
 
 MOTIONS = ("pan", "static")
 ZOOM = 0.9  # a panning camera ends zoomed in to this share of its first view
@@ -89,40 +90,46 @@ def render_clip(image: np.ndarray, params: RainParams, size: tuple[int, int], fr
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """`WxH` to (width, height); both even, as 4:2:0 video needs."""
+    """`WxH` to (width, height); both even, as 4:2:0 video needs, and no more pixels than an image
+    may have (frames are held in memory: a huge size would end in MemoryError after the work began)."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         w = h = 0
     if w < 16 or h < 16 or w % 2 or h % 2:
         raise DerainError(f"--size must be WxH with even sides of at least 16 pixels, got {text!r}")
+    if w * h > MAX_PIXELS:
+        raise DerainError(f"--size {text}: {w * h:,} pixels a frame, over the limit of {MAX_PIXELS:,}")
     return w, h
 
 
 def write_clip(out_dir: Path, photo: Path, size: tuple[int, int], frames: int, fps: int, motion: str = "pan",
                fall: float = 1.0, preset: str = "medium", seed: int = 0, ext: str = "mp4", audio: bool = False,
                overwrite: bool = False) -> tuple[Path, Path]:
-    """Render `photo` into OUT_DIR/rainy.EXT, OUT_DIR/clean.EXT and clip.json; the two clips' paths.
+    """Render `photo` into OUT_DIR/rainy.EXT, OUT_DIR/clean.EXT and clip.json (published together,
+    replacing earlier ones only if `overwrite`); the two clips' paths.
 
     The frames are held in memory until both clips are written: these are short test clips.
     """
     require_av()
     image = read_rgb(photo)
     loaded = load_preset(preset)
-    rainy_path, clean_path = out_dir / f"rainy.{ext}", out_dir / f"clean.{ext}"
-    for target in (rainy_path, clean_path):
+    rainy_path, clean_path, record_path = out_dir / f"rainy.{ext}", out_dir / f"clean.{ext}", out_dir / "clip.json"
+    for target in (rainy_path, clean_path, record_path):
         if target.exists() and not overwrite:
             raise exists_error(target)
+    check_writable(out_dir)
     s = pair_seed(seed, photo.name)
     params_rng, noise_rng = pair_rngs(s)
     params = sample_params(loaded, params_rng)
     pairs = list(render_clip(image, params, size, frames, motion, fall, noise_rng))
     tone = 440.0 if audio else 0.0
-    write_video(rainy_path, (rainy for _, rainy in pairs), fps, tone=tone, overwrite=overwrite)
-    write_video(clean_path, (clean for clean, _ in pairs), fps, tone=tone, overwrite=overwrite)
     record = make_sidecar(params, s, source=photo.name, preset=loaded.name, run_seed=seed, frames=frames, fps=fps,
-                          size=[size[1], size[0]], motion=motion, fall=fall, audio=audio)
-    atomic_write_text(out_dir / "clip.json", json.dumps(record, indent=1) + "\n")
+                          size=list(size), motion=motion, fall=fall, audio=audio)  # WxH, as --size takes it
+    atomic_write_set({rainy_path: lambda tmp: encode_video(tmp, rainy_path, (r for _, r in pairs), fps, tone=tone),
+                      clean_path: lambda tmp: encode_video(tmp, clean_path, (c for c, _ in pairs), fps, tone=tone),
+                      record_path: lambda tmp: tmp.write_text(json.dumps(record, indent=1) + "\n")},
+                     overwrite=overwrite)
     return rainy_path, clean_path
 
 
@@ -143,7 +150,7 @@ def write_clip(out_dir: Path, photo: Path, size: tuple[int, int], frames: int, f
 @click.option("--format", "ext", type=click.Choice([e[1:] for e in VIDEO_EXTENSIONS]), default="mp4", show_default=True,
               help="Container of both clips (H.264, or VP9 for webm).")
 @click.option("--audio", is_flag=True, help="Add a 440 Hz tone as a sound track (to check that derain copies audio).")
-@click.option("--overwrite", is_flag=True, help="Replace existing clips.")
+@click.option("--overwrite", is_flag=True, help="Replace existing clips (and their clip.json).")
 def synth_video(out_dir: Path, clean_path: Path, frames: int, fps: int, size: str, motion: str, fall: float,
                 preset: str, seed: int, ext: str, audio: bool, overwrite: bool) -> None:
     """Render OUT_DIR/rainy.EXT and OUT_DIR/clean.EXT (same frames, without rain) and clip.json."""

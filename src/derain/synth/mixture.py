@@ -23,7 +23,7 @@ from derain.data.patches import Transform, jpeg
 from derain.errors import DerainError
 from derain.synth.params import RainParams
 from derain.synth.preset import Preset, list_presets, load_preset, sample_params
-from derain.synth.render import composite, rain_layer, veil
+from derain.synth.render import composite, rain_layer, vapour
 from derain.synth.streaks import StreakBank
 
 STREAKS = "garg06"  # the source name of the rendered streak layers
@@ -90,7 +90,7 @@ class RainMixture:
             rain = rain_layer(params, (h, w), rng)
         chw = np.ascontiguousarray(clean.transpose(2, 0, 1), dtype=np.float32)
         rainy = composite(chw, rain, params).transpose(1, 2, 0)
-        target = veil(chw, params).transpose(1, 2, 0) if self.keep_veil else clean
+        target = vapour(chw, params).transpose(1, 2, 0) if self.keep_veil else clean
         return camera([rainy, target], params, rng)
 
 

@@ -6,7 +6,7 @@ width) and, for near layers, a Gaussian defocus; overlaps are summed and clipped
 is one FFT product on a noise field of an FFT-friendly size a little larger than the image (so
 streaks enter from outside the frame and the cost does not depend on the streak length).
 
-Composition follows the heavy-rain model of Li et al. (CVPR 2019),
+Composition follows the heavy-rain model of Li et al. (CVPR 2019), `derain.formation`:
 `O = T * (B (+) S * C) + (1 - T) * A`: streak layers `S` merged by screen, lit with colour `C`
 (white, or the scene's mean colour: a drop refracts light from a wide field of view), put on the
 background `B` by screen or clipped addition, then veiled by the accumulated rain (transmission
@@ -23,6 +23,7 @@ from scipy import fft
 
 from derain.data.patches import jpeg
 from derain.errors import DerainError
+from derain.formation import streaks_on, veil
 from derain.synth.params import RainParams, StreakLayer
 from derain.synth.streaks import StreakBank
 
@@ -89,18 +90,16 @@ def composite(clean: np.ndarray, rain: np.ndarray, params: RainParams) -> np.nda
     """
     colour = (1.0 - params.scene_gain) + params.scene_gain * clean.reshape(3, -1).mean(axis=1)
     lit = rain[None] * colour.astype(np.float32)[:, None, None]
-    out = 1.0 - (1.0 - clean) * (1.0 - lit) if params.blend == "screen" else np.minimum(clean + lit, 1.0)
-    return veil(out, params)
+    return vapour(streaks_on(clean, lit, params.blend), params)
 
 
-def veil(image: np.ndarray, params: RainParams) -> np.ndarray:
-    """The vapour of `params` on `image` (3, H, W): `T * image + (1 - T) * A`, T lower at the top
-    (where the scene is usually farther). Without a veil the image itself is returned."""
+def vapour(image: np.ndarray, params: RainParams) -> np.ndarray:
+    """The veil of `params` on `image` (3, H, W): transmission lower at the top (where the scene
+    is usually farther), airlight grey. Without a veil the image itself is returned."""
     if params.transmission >= 1.0 and params.veil_gradient <= 0.0:
         return image
     depth = 1.0 - np.linspace(0.0, 1.0, image.shape[1], dtype=np.float32)[:, None]  # 1 at the top (far)
-    t = params.transmission * (1.0 - params.veil_gradient * depth)
-    return t * image + (1.0 - t) * params.airlight
+    return veil(image, params.transmission * (1.0 - params.veil_gradient * depth), params.airlight)
 
 
 def render(image: np.ndarray, params: RainParams, rng: np.random.Generator,

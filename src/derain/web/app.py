@@ -8,13 +8,19 @@
     DELETE /api/jobs/ID                         cancel it, or forget a finished one
 
 The upload is the raw body (no multipart parser to trust): it is streamed to disk and stopped at
-the byte cap, and its header is checked against the pixel cap before it is queued. A refusal is a
-4xx with one line of text; a photo that fails while it is derained (e.g. a truncated file) ends
-in state `error` with one line, shown on the page.
+the byte cap, and its header is checked against the pixel cap before it is queued. A client may
+send `max_uploads_per_client` photos at a time and each within `upload_timeout_s`, so clients that
+announce a large body and dribble it cannot hold the queue; stopping the server ends the uploads
+in progress (503) at once. A request that a page of another site sends (its Origin header names
+another origin) is refused (403). A refusal is a 4xx (507 when the server's disk is full) with one
+line of text; a photo that fails while it is derained (e.g. a truncated file) ends in state
+`error` with one line, shown on the page.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,21 +30,24 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from derain.inference import load_model
 from derain.io import IMAGE_EXTENSIONS, MAX_PIXELS, is_image_name
 from derain.paths import DEFAULT_MODEL
-from derain.web.jobs import Job, JobQueue, QueueFull
+from derain.web.jobs import Job, JobQueue, QueueFull, TooManyUploads
 from derain.weights import model_info, shipped_models
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")  # Host headers a loopback-only server accepts
+log = logging.getLogger(__name__)  # `derain serve` prints it on stderr, one line a message
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,8 @@ class Settings:
     max_waiting: int = 8
     hosts: tuple[str, ...] = LOCAL_HOSTS  # Host headers served ("*": any); others are refused, so
     # that a web site cannot reach a loopback server through DNS rebinding
+    upload_timeout_s: float = 120.0  # 200 MiB at 2 MiB/s; a slower upload holds a place too long
+    max_uploads_per_client: int = 1  # the page sends one photo at a time
 
 
 class Rejected(Exception):
@@ -96,15 +107,67 @@ def _too_large(name: str, max_bytes: int) -> Rejected:
                          "(derain serve --max-upload-mb)")
 
 
+def _cannot_store(name: str, exc: OSError) -> Rejected:
+    """A full (or failing) disk under the server's temporary folder: the client is told, and the
+    server's log gets one line (not a traceback)."""
+    reason = exc.strerror or str(exc)
+    log.error("derain: error: cannot store an upload in %s (%s)", tempfile.gettempdir(), reason)
+    return Rejected(507, f"{name}: the server cannot store the photo ({reason}); try again later")
+
+
+class Uploads:
+    """The uploads in progress, each under its time limit; `stop` ends them all at once, for a
+    server that waits for its open requests to finish before it stops."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.stopping = False
+        self._limits: set[asyncio.Timeout] = set()
+
+    @asynccontextmanager
+    async def limit(self, name: str) -> AsyncIterator[None]:
+        """Run the block within the time limit; an upload that overruns it, or that the server stops, is refused."""
+        try:  # one that starts after `stop` (its request was read as the server began to stop) ends at once
+            async with asyncio.timeout(0 if self.stopping else self.timeout_s) as limit:
+                self._limits.add(limit)
+                try:
+                    yield
+                finally:
+                    self._limits.discard(limit)
+        except TimeoutError:
+            if self.stopping:
+                raise Rejected(503, f"{name}: the server is stopping; send it again once it is back") from None
+            raise Rejected(408, f"{name}: not received within this server's limit of {self.timeout_s:g} s "
+                                "(derain serve --upload-timeout)") from None
+
+    def stop(self) -> None:
+        """End every upload in progress now (in the event loop's thread: see `stop_uploads`)."""
+        self.stopping = True
+        for limit in self._limits:
+            if not limit.expired():
+                limit.reschedule(0)  # a moment past: the upload ends at its next await
+
+
+def stop_uploads(app: Starlette) -> None:
+    """End the uploads in progress of a running `app` (503); safe from a signal handler or another thread."""
+    loop: asyncio.AbstractEventLoop | None = getattr(app.state, "loop", None)
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(app.state.uploads.stop)
+
+
 async def _receive(request: Request, job: Job, max_bytes: int) -> None:
-    """Stream the body into the job's input file, stopping at `max_bytes`."""
+    """Stream the body into the job's input file, stopping at `max_bytes` and at the time limit."""
     size = 0
-    with job.input.open("wb") as fh:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(job.name, max_bytes)
-            fh.write(chunk)
+    try:
+        with job.input.open("wb") as fh:
+            async with request.app.state.uploads.limit(job.name):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise _too_large(job.name, max_bytes)
+                    fh.write(chunk)
+    except OSError as exc:
+        raise _cannot_store(job.name, exc) from exc
     if size == 0:
         raise Rejected(400, f"{job.name}: empty file (0 bytes)")
 
@@ -128,9 +191,13 @@ async def create_job(request: Request) -> Response:
     if length.isdigit() and int(length) > settings.max_bytes:
         raise _too_large(name, settings.max_bytes)
     try:
-        job = queue.new_job(name, model)
+        job = queue.new_job(name, model, request.client.host if request.client else "")
+    except TooManyUploads as exc:
+        raise Rejected(429, str(exc)) from exc
     except QueueFull as exc:
         raise Rejected(503, str(exc)) from exc
+    except OSError as exc:  # its folder could not be made
+        raise _cannot_store(name, exc) from exc
     try:
         await _receive(request, job, settings.max_bytes)
         await run_in_threadpool(_check_pixels, job.input, name, settings.max_pixels)
@@ -183,6 +250,26 @@ async def rejected(request: Request, exc: Exception) -> PlainTextResponse:
     return PlainTextResponse(f"{exc}\n", status_code=exc.status)
 
 
+class SameOrigin:
+    """Refuse (403) a request whose Origin header names another origin than this server's: one
+    that a page of another web site makes the browser send (an upload, a cancel). Browsers add
+    Origin to such requests; the page's own and those of curl have this server's origin or none."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin is not None and origin != f"{scope['scheme']}://{headers.get('host', '')}":
+                response = PlainTextResponse(f"requests from the page of another site ({origin}) are refused\n",
+                                             status_code=403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings = Settings()) -> Starlette:
     """The ASGI app; its temporary folder exists from start-up to shut-down, then is removed."""
     models = _models(settings)  # a bad --model fails here, before the server starts,
@@ -192,7 +279,9 @@ def create_app(settings: Settings = Settings()) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with tempfile.TemporaryDirectory(prefix="derain-serve-", ignore_cleanup_errors=True) as root:
-            app.state.queue = JobQueue(Path(root), max_waiting=settings.max_waiting)
+            app.state.queue = JobQueue(Path(root), max_waiting=settings.max_waiting,
+                                       max_per_client=settings.max_uploads_per_client)
+            app.state.loop = asyncio.get_running_loop()
             try:
                 yield
             finally:
@@ -208,7 +297,9 @@ def create_app(settings: Settings = Settings()) -> Starlette:
         Mount("/", StaticFiles(directory=STATIC, html=True)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.hosts))],
+                    middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.hosts)),
+                                Middleware(SameOrigin)],
                     exception_handlers={Rejected: rejected})
     app.state.settings, app.state.models = settings, models
+    app.state.uploads = Uploads(settings.upload_timeout_s)
     return app

@@ -30,6 +30,11 @@ class QueueFull(DerainError):
     """Too many photos are waiting; the client should send this one later."""
 
 
+class TooManyUploads(DerainError):
+    """This client is already sending as many photos as one may at a time (`max_per_client`), so
+    that one client, slow or hostile, can never hold every place in the queue."""
+
+
 class Cancelled(Exception):
     """Raised between two tiles to stop a job (cancelled, abandoned, or the server stopping)."""
 
@@ -42,6 +47,7 @@ class Job:
     name: str
     model: str
     folder: Path
+    client: str = ""  # the sender's address, for the per-client limit of uploads
     state: str = "uploading"  # uploading, queued, running, done, error, cancelled
     progress: float = 0.0  # fraction of the network's tiles done
     message: str = ""
@@ -66,8 +72,9 @@ class JobQueue:
     """The jobs of one server and the thread that runs them."""
 
     def __init__(self, root: Path, tile: int | str = "auto", max_waiting: int = 8,
-                 abandon_s: float = ABANDON_S) -> None:
+                 abandon_s: float = ABANDON_S, max_per_client: int = 1) -> None:
         self.root, self.tile, self.max_waiting, self.abandon_s = root, tile, max_waiting, abandon_s
+        self.max_per_client = max_per_client
         self._jobs: dict[str, Job] = {}  # in arrival order
         self._cond = threading.Condition()
         self._closed = False
@@ -75,13 +82,18 @@ class JobQueue:
         self._thread = threading.Thread(target=self._work, name="derain-worker", daemon=True)
         self._thread.start()
 
-    def new_job(self, name: str, model: str) -> Job:
-        """Reserve a place and a folder for an upload (refused while `max_waiting` photos wait)."""
+    def new_job(self, name: str, model: str, client: str = "") -> Job:
+        """Reserve a place and a folder for an upload (refused while `max_waiting` photos wait, or
+        while `client` is sending `max_per_client` others)."""
         with self._cond:
+            sending = sum(j.state == "uploading" and j.client == client for j in self._jobs.values())
+            if sending >= self.max_per_client:
+                raise TooManyUploads(f"{sending} photo(s) from this computer are still being sent; "
+                                     f"send {name} when they are done")
             waiting = sum(j.state in ("uploading", "queued", "running") for j in self._jobs.values())
             if waiting >= self.max_waiting:
                 raise QueueFull(f"{waiting} photos are already waiting; send {name} when they are done")
-            job = Job(secrets.token_hex(8), name, model, self.root / secrets.token_hex(8))
+            job = Job(secrets.token_hex(8), name, model, self.root / secrets.token_hex(8), client)
             job.folder.mkdir()
             self._jobs[job.id] = job
             return job

@@ -79,7 +79,7 @@ class Card {
           this.job = JSON.parse(xhr.responseText);
           this.poll();
           resolve();
-        } else if (xhr.status === 503) {
+        } else if (xhr.status === 503 || xhr.status === 429) {  // queue full, or this computer's other uploads
           this.show(xhr.responseText.trim());
           setTimeout(() => this.upload(file).then(resolve), RETRY_MS);
         } else {
