@@ -161,10 +161,15 @@ def worse(label: str) -> dict[str, list[str]] | None:
 def clips(label: str) -> dict[str, float] | None:
     """Mean Y-PSNR per real_ref clip (files CLIP_NNN.png), or None if not scored."""
     scored = per_image(label, REAL_REF)
-    if scored is None:
-        return None
-    names = sorted({name.rsplit("_", 1)[0] for name in scored})
-    return {c: statistics.mean(v for n, v in scored.items() if n.rsplit("_", 1)[0] == c) for c in names}
+    return None if scored is None else by_clip(scored)
+
+
+def by_clip(scores: dict[str, float]) -> dict[str, float]:
+    """Mean score per real_ref clip of per-frame scores (files CLIP_NNN.png), clips in name order."""
+    clips: dict[str, list[float]] = {}
+    for name in sorted(scores):
+        clips.setdefault(name.rsplit("_", 1)[0], []).append(scores[name])
+    return {clip: statistics.mean(values) for clip, values in clips.items()}
 
 
 def gates(label: str) -> dict[str, bool] | None:

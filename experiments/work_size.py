@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from scores import ROOT
-from selection import REAL_REF, SELECTION, build
+from selection import REAL_REF, SELECTION, build, by_clip
 
 from derain.paths import DEFAULT_MODEL
 
@@ -36,11 +36,8 @@ def scores(model: str, size: int, name: str) -> dict[str, float]:
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         subprocess.run(["derain", "eval", "-m", model, "-d", SETS[name], "--work-size", str(size), "-o", str(out),
                         "--overwrite"], check=True, env=env, stdout=subprocess.DEVNULL)
-    rows = json.loads((out / "results.json").read_text())["rows"]
-    groups: dict[str, list[float]] = {}
-    for row in rows:
-        groups.setdefault(row["image"].rsplit("_", 1)[0] if name == REAL_REF else name, []).append(row["psnr_y"])
-    return {group: statistics.mean(values) for group, values in groups.items()}
+    scores = {row["image"]: row["psnr_y"] for row in json.loads((out / "results.json").read_text())["rows"]}
+    return by_clip(scores) if name == REAL_REF else {name: statistics.mean(scores.values())}
 
 
 def pick(table: dict[int, dict[str, float]]) -> int:

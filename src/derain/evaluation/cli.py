@@ -10,12 +10,12 @@ from derain.atomic import check_writable, exists_error
 from derain.errors import DerainError
 from derain.paths import WORK_SIZE
 
-REPORT_FILES = ("results.md", "results.csv", "results.json")  # what `EvalReport.write` makes
-
 
 def check_fresh(out: Path, images: Path | None) -> None:
     """Refuse, before any scoring, to replace an earlier report in `out` or side-by-side images in
     `images` (as `derain remove` refuses an existing output); a new or empty folder is always fine."""
+    from derain.evaluation.harness import REPORT_FILES  # the harness imports torch: only when used
+
     for path in (out / name for name in REPORT_FILES):
         if path.exists():
             raise exists_error(path)

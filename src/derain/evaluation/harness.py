@@ -33,6 +33,7 @@ from derain.metrics.color import to_uint8
 
 PAIRED_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "darkened")
 UNPAIRED_METRICS = ("niqe", "brisque", "darkened")
+REPORT_FILES = ("results.md", "results.csv", "results.json")  # what `EvalReport.write` makes
 
 
 @dataclass
@@ -71,9 +72,9 @@ class EvalReport:
         check_writable(out)
         summary = {"model": self.model, "dataset": self.dataset, "images": len(self.rows), "mean": self.mean,
                    "rows": self.rows}
-        atomic_write_set({out / "results.md": lambda tmp: tmp.write_text(self.to_markdown()),
-                          out / "results.csv": self._write_csv,
-                          out / "results.json": lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n")})
+        writers = (lambda tmp: tmp.write_text(self.to_markdown()), self._write_csv,
+                   lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
+        atomic_write_set({out / name: write for name, write in zip(REPORT_FILES, writers)})
         return out
 
 
@@ -110,9 +111,9 @@ def evaluate(derainer: Derainer | None, dataset: str, model_name: str = "model",
         start = time.perf_counter()
         pred = image if derainer is None else derainer.remove(image)
         seconds = time.perf_counter() - start
-        pred8 = to_uint8(pred)
-        scores = score_pair(pred8, to_uint8(target)) if paired else score_real(pred8)
-        report.rows.append({"image": sample.name, **scores, "darkened": metrics.darkened(pred8, to_uint8(image)),
+        pred8, given8 = to_uint8(pred), to_uint8(image)
+        scores = score_pair(pred8, given8 if target is image else to_uint8(target)) if paired else score_real(pred8)
+        report.rows.append({"image": sample.name, **scores, "darkened": metrics.darkened(pred8, given8),
                             "seconds": seconds})
         if save_images is not None:
             panels = [image, pred] + ([target] if paired and not fidelity else [])
