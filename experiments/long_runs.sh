@@ -6,7 +6,8 @@
 #           10 % of the data (both arms, three seeds, 20k steps each; the fine-tuning runs need
 #           lane 2's distillation, which ends long before lane 1 reaches them)
 #   lane 2: teacher A -> teacher B -> distillation -> fine-tuning (the task-transfer arm, same budget)
-#   then, in lane 1, issue 28's streaks-only refinement of the supervised arm (6k steps)
+#   then, in lane 1, issue 28's streaks-only refinement of the supervised arm (6k steps) and the
+#   vapour branch joined to it (4k steps)
 # How each run is made: experiments/manifest.yaml (study `long`).
 #   nohup bash experiments/long_runs.sh > long_runs.log 2>&1 &
 # (prefix LANE_THREADS=2 when a single run is left, so that it has both cores)
@@ -19,7 +20,8 @@ lane1() {
   train supervised-full-f1 &&
   train ablation-supervised-f0.1-s0 && train ablation-supervised-f0.1-s1 && train ablation-supervised-f0.1-s2 &&
   train ablation-finetune-f0.1-s0 && train ablation-finetune-f0.1-s1 && train ablation-finetune-f0.1-s2 &&
-  train streaks-only  # issue 28's quick win: supervised-full-f1 refined on targets that keep the veil
+  train streaks-only &&  # issue 28's quick win: supervised-full-f1 refined on targets that keep the veil
+  train streaks-vapour  # issue 28: the vapour branch joined to streaks-only's model
 }
 lane2() {
   train teacher-recognition-full &&

@@ -157,21 +157,23 @@ def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, arch: str |
     return model.eval(), meta
 
 
-def load_trained(ref: str | os.PathLike[str], stage: str,
+def load_trained(ref: str | os.PathLike[str], stage: str | tuple[str, ...],
                  arch: str | None = None) -> tuple[nn.Module, dict[str, Any], Path]:
     """The network a finished training stage exported (its run folder or model file), and where from.
 
     Stages hand networks to each other only through model files, so a teacher or a distilled
     student can come from another machine or version of the code; checkpoints are for resuming.
     """
+    stages = (stage,) if isinstance(stage, str) else stage
     path = Path(ref)
     path = path / MODEL_FILE if path.is_dir() else path
     if not path.is_file():
-        raise DerainError(f"{path}: no model file there; finish that {stage} run first (--resume), "
+        raise DerainError(f"{path}: no model file there; finish that {' or '.join(stages)} run first (--resume), "
                           "or give its model file")
     model, meta = load_model(path, arch)
-    if meta.get("stage") != stage:
-        raise DerainError(f"{path}: is the model of a {meta.get('stage')!r} run, expected {stage!r}")
+    if meta.get("stage") not in stages:
+        raise DerainError(f"{path}: is the model of a {meta.get('stage')!r} run, "
+                          f"expected {' or '.join(map(repr, stages))}")
     return model, meta, path
 
 

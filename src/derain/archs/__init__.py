@@ -15,7 +15,7 @@ from torch import nn
 
 from derain.errors import DerainError
 
-Task = Literal["derain", "classify"]
+Task = Literal["derain", "classify", "vapour"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class ArchInfo:
     """One registered architecture: its constructor and capabilities.
 
     `task`: "derain" maps a (B, 3, H, W) image in [0, 1] to one of the same shape; "classify"
-    maps it to one rain logit per image. `features`: it has `forward_features(x) -> (output,
+    maps it to one rain logit per image; "vapour" maps it to a coarse veil map (transmission,
+    airlight: `archs.vapour`). `features`: it has `forward_features(x) -> (output,
     [maps at 1/2, 1/4, 1/8])`, which distillation and the feature anchor need.
     """
 
@@ -77,4 +78,4 @@ def create_model(name: str, **kwargs: object) -> nn.Module:
 
 
 # Importing the modules registers their architectures.
-from derain.archs import brn, classifier, prenet, student  # noqa: E402,F401
+from derain.archs import brn, classifier, prenet, streaks_vapour, student, vapour  # noqa: E402,F401

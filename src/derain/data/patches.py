@@ -65,7 +65,8 @@ def random_flip(vertical: bool = False) -> Transform:
     return flip
 
 
-def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
+def resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    """An (H, W, C) float image in [0, 1] resized to (h, w), antialiased when it shrinks."""
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
@@ -84,7 +85,7 @@ def random_scaled_crop(size: int, low: float, high: float) -> Transform:
         h, w = arrays[0].shape[:2]
         window = min(h, w, max(1, round(size / float(rng.uniform(low, high)))))
         arrays = random_crop(window)(arrays, rng)
-        return [_resize(a, size, size) for a in arrays] if window != size else arrays
+        return [resize(a, size, size) for a in arrays] if window != size else arrays
 
     return scaled_crop
 

@@ -75,19 +75,21 @@ class RainMixture:
     def source(self, rng: np.random.Generator) -> str:
         return self.names[int(rng.choice(len(self.names), p=self.weights))]
 
+    def draw(self, shape: tuple[int, int], rng: np.random.Generator,
+             source: str | None = None) -> tuple[RainParams, np.ndarray]:
+        """The parameters and the (H, W) streak layer of one rain of `source` (drawn by weight if None)."""
+        source = source or self.source(rng)
+        if source == STREAKS:
+            return sample_params(self._looks[int(rng.integers(len(self._looks)))], rng), self.streaks.layer(shape, rng)
+        params = sample_params(self.presets[source], rng)
+        return params, rain_layer(params, shape, rng)
+
     def pair(self, clean: np.ndarray, rng: np.random.Generator,
              source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rainy, target) for a float (H, W, 3) rain-free crop; `source` forces the kind of rain."""
         if source is None and rng.random() < self.identity:
             return clean, clean
-        source = source or self.source(rng)
-        h, w = clean.shape[:2]
-        if source == STREAKS:
-            params = sample_params(self._looks[int(rng.integers(len(self._looks)))], rng)
-            rain = self.streaks.layer((h, w), rng)
-        else:
-            params = sample_params(self.presets[source], rng)
-            rain = rain_layer(params, (h, w), rng)
+        params, rain = self.draw(clean.shape[:2], rng, source)
         chw = np.ascontiguousarray(clean.transpose(2, 0, 1), dtype=np.float32)
         rainy = composite(chw, rain, params).transpose(1, 2, 0)
         target = vapour(chw, params).transpose(1, 2, 0) if self.keep_veil else clean

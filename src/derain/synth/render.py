@@ -23,7 +23,7 @@ from scipy import fft
 
 from derain.data.patches import jpeg
 from derain.errors import DerainError
-from derain.formation import streaks_on, veil
+from derain.formation import depth_gradient, streaks_on, veil
 from derain.synth.params import RainParams, StreakLayer
 from derain.synth.streaks import StreakBank
 
@@ -98,8 +98,7 @@ def vapour(image: np.ndarray, params: RainParams) -> np.ndarray:
     is usually farther), airlight grey. Without a veil the image itself is returned."""
     if params.transmission >= 1.0 and params.veil_gradient <= 0.0:
         return image
-    depth = 1.0 - np.linspace(0.0, 1.0, image.shape[1], dtype=np.float32)[:, None]  # 1 at the top (far)
-    return veil(image, params.transmission * (1.0 - params.veil_gradient * depth), params.airlight)
+    return veil(image, params.transmission * depth_gradient(image.shape[1], params.veil_gradient), params.airlight)
 
 
 def render(image: np.ndarray, params: RainParams, rng: np.random.Generator,

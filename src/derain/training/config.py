@@ -153,6 +153,38 @@ class PairedConfig(TrainConfig):
             raise DerainError("config: ssim_weight and distill_weight must be >= 0")
 
 
+@dataclass
+class VapourConfig(TrainConfig):
+    """The vapour branch (issue 28): veil maps of whole photos, rain and veil drawn independently.
+
+    `patch` is the shorter side (px) each photo is rendered at before it is squeezed to the
+    branch's input; `synth` gives the rain-free pools, the streak sources and the validation set
+    (its `identity`, `share` and `keep_veil` do not apply: `rain` and `veil` say what is drawn).
+    """
+
+    streaks: str = ""  # the finished streak branch (finetune or supervised run / model file) it is joined to
+    synth: MixtureConfig = field(default_factory=MixtureConfig)
+    init: str | None = None  # a distill run: the encoder starts from the distilled student's (task transfer)
+    rain: float = 0.7  # share of photos with streaks
+    veil: float = 0.7  # share of photos with a veil, drawn independently of the streaks
+    veils: list[str] = field(default_factory=lambda: ["medium", "heavy", "real"])  # presets whose veils are drawn
+    field_amplitude: float = 0.15  # a smooth random factor on T in [1 - a, 1 + a]: depth is not only vertical
+    airlight_weight: float = 1.0  # loss = L1(T) + airlight_weight * veil-weighted L1(A) + image_weight * L1(image)
+    image_weight: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.streaks:
+            raise DerainError("config: streaks must name the streak branch (a finetune or supervised run or model)")
+        self.synth.validate()
+        if not 0 <= self.rain <= 1 or not 0 <= self.veil <= 1 or not 0 <= self.field_amplitude < 1:
+            raise DerainError("config: rain and veil must be in [0, 1] and field_amplitude in [0, 1)")
+        if not self.veils:
+            raise DerainError("config: veils needs at least one preset")
+        if min(self.airlight_weight, self.image_weight) < 0:
+            raise DerainError("config: airlight_weight and image_weight must be >= 0")
+
+
 @dataclass(frozen=True)
 class StageSpec:
     """One training stage, as the CLI, the runner and the chain see it: the one place to add a stage.
@@ -194,6 +226,10 @@ STAGES: dict[str, StageSpec] = {
         "Ablation: the same network trained from scratch on the same pairs and budget.",
         options={"fraction": _FRACTION,
                  "arch": (str, "Architecture to train (default from the config; e.g. prenet).")}),
+    "vapour": StageSpec(
+        VapourConfig, "derain.training.vapour:VapourStage",
+        "Train the vapour branch (transmission, airlight) and join it to a finished streak branch.",
+        inputs={"streaks": "finetune", "init": "distill"}),
 }
 
 
