@@ -27,6 +27,7 @@ lane2() {
   train teacher-recognition-full &&
   train teacher-reconstruction-full &&
   train distill-full &&
-  train finetune-full-f1
+  train finetune-full-f1 &&
+  train fixed-pilot  # issue 29: the few-fixed-pairs pilot that fixes its runs' budget
 }
 lane1 & lane2 & wait

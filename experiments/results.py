@@ -38,6 +38,17 @@ RAIN100L_TARGET = 34.5  # dB, without a Rain100L or Rain100H training pair, and 
 PRENET_RAIN100H = 34.89  # dB, PReNet trained on Rain100H (published), for comparison
 SPEEDUP, MAX_PARAMS = 20, 1_000_000  # against PReNet at 481x321 on this CPU; parameters
 REFINED = "streaks-only"  # issue 28's quick win: the default refined on streaks-only targets
+VAPOUR = "streaks-vapour"  # issue 28: the vapour branch joined to REFINED's model
+
+
+def zoo_label(name: str) -> str:
+    """The label a zoo model's scores go by: its run's; for a streaks-and-vapour model, its run's at
+    the amount of vapour it removes by default (its metadata's once shipped, else the rule's)."""
+    run = MANIFEST.zoo[name]
+    if MANIFEST.runs[run].stage != "vapour":
+        return run
+    shipped = zoo_meta(name).get("vapour") if (ZOO / f"{name}.json").exists() else None
+    return selection.amount_label(run, shipped if shipped is not None else selection.vapour_rule(run)["amount"])
 
 
 def selection_psnr(label: str) -> float | None:
@@ -199,7 +210,8 @@ def peer_rows() -> list[list[str]]:
     def shipped(name: str, run: str) -> list[str]:
         """A zoo model's cells: fidelity under its zoo name (`ship` scores it so), the rest under its run's."""
         title = f"shipped `{name}`" + (" (default)" if name == DEFAULT_MODEL else "")
-        return [title, f"`{run}`", *cells([name], PEER_COLUMNS[:1]), *cells([run], PEER_COLUMNS[1:])]
+        label = zoo_label(name)
+        return [title, f"`{label}`", *cells([name], PEER_COLUMNS[:1]), *cells([label], PEER_COLUMNS[1:])]
 
     return [["rainy input", "", *cells(["input"], PEER_COLUMNS)],
             *[[f"{family(k)}, official {what} weights", f"`{k}`", *cells([k], PEER_COLUMNS)]
@@ -297,10 +309,10 @@ def rule_pick() -> str | None:
 
 def section_targets() -> list[str]:
     """Issue 28's targets for the shipped default, then the selection set's scores (fidelity)."""
-    shipped, meta = MANIFEST.zoo[DEFAULT_MODEL], zoo_meta(DEFAULT_MODEL)
-    best, where = rule_pick(), record(MANIFEST.zoo[DEFAULT_MODEL]).parent
+    run, shipped, meta = MANIFEST.zoo[DEFAULT_MODEL], zoo_label(DEFAULT_MODEL), zoo_meta(DEFAULT_MODEL)
+    best, where = rule_pick(), record(run).parent
     ours_l, ours_u = score(shipped, "rain100l_test")["psnr_y"], score(shipped, "udgnet43")
-    chain = lineage(shipped)
+    chain = lineage(run)
     paired = sorted(p for run in chain for p in pools(run, where) if p.startswith(("rain100l", "rain100h")))
     bad = worse_than_input(shipped, "rain100l_test")
     here = score("prenet_rain100h", "rain100l_test")
@@ -342,10 +354,14 @@ def section_targets() -> list[str]:
         checks.append((f"at least {SPEEDUP}x PReNet's speed at 481x321 on this CPU", ratio >= SPEEDUP, f"{ratio:.1f}x",
                        f"PReNet {1 / prenet['s_fp32']:.2f} img/s, `{meta['arch']}` {1 / ours_s['s_fp32']:.1f} img/s "
                        "(docs/benchmarks/models.json)"))
-    params = summary(shipped)["parameters"]
+    params = summary(run)["parameters"]
     checks.append((f"at most {MAX_PARAMS / 1e6:.1f} M parameters", params <= MAX_PARAMS, f"{params / 1e6:.3f} M",
                    f"PReNet {prenet['params'] / 1e6:.3f} M" if prenet else ""))
-    if best:
+    if best and run == VAPOUR:
+        rule = (f"The ship rule of docs/DECISIONS.md (\"The streaks-only default\") picks `{best}` as the streak "
+                f"branch, and the rule of \"The default amount and the ship rule\" ships it with its vapour branch, "
+                f"removing {meta['vapour']:g} of the vapour by default")
+    elif best:
         rule = f"The ship rule of docs/DECISIONS.md (\"The streaks-only default\") picks `{best}`"
     elif scored_candidates() == candidates():
         rule = ("No candidate passes every gate of the ship rule of docs/DECISIONS.md (\"The streaks-only "
@@ -353,7 +369,7 @@ def section_targets() -> list[str]:
     else:
         rule = "Not every candidate is scored yet: the ship rule of docs/DECISIONS.md has not picked"
     lines = ["## 7. Targets for the shipped default model", "",
-             f"The default `{DEFAULT_MODEL}` is `{shipped}`: {meta['description']}. {rule}.", "",
+             f"The default `{DEFAULT_MODEL}` is `{run}`: {meta['description']}. {rule}.", "",
              "The targets of the streaks-and-vapour issue (issue 28). Everything is measured here but the",
              "published PReNet figure.", "",
              *table(["target", "met", "measured", "compared with"],
@@ -364,7 +380,7 @@ def section_targets() -> list[str]:
                   f"{', '.join(f'`{r}`' for r in seen)}",
                   "(stop 8; issue 10 later took it out of those pools to make it the selection set), so the",
                   "fidelity row is measured on photos its teachers and distillation trained on.", ""]
-    return lines + section_gates() + section_selection()
+    return lines + section_gates() + section_vapour() + section_selection()
 
 
 def section_gates() -> list[str]:
@@ -391,6 +407,38 @@ def section_gates() -> list[str]:
             "blotches), averaged.", "",
             *table(["candidate", "selection Y-PSNR", *(f"`{p}`" for p in selection.GATED), "fidelity",
                     "worse", "real_ref eev1 / eev3", "darkened", "gates passed"], rows)]
+
+
+def section_vapour() -> list[str]:
+    """The streaks-and-vapour run at every candidate amount of vapour, and the rule's choice."""
+    if selection.model_file(MANIFEST.runs[VAPOUR]) is None:
+        return ["### The vapour branch", "", f"Run `{VAPOUR}` has not finished.", ""]
+    try:
+        rule = selection.vapour_rule(VAPOUR)
+    except SystemExit:
+        return ["### The vapour branch", "", f"Not scored yet: `python experiments/selection.py vapour {VAPOUR}`.", ""]
+    rows = []
+    for amount, row in rule["amounts"].items():
+        label = selection.amount_label(VAPOUR, amount)
+        bad = selection.worse(label)
+        rows.append([f"{amount:g}", fmt(row["mean"], 2), fmt(row["veil"], 2), fmt(psnr(label, "large-heavy"), 2),
+                     fmt(row["fidelity"], 2), "n/a" if bad is None else str(sum(map(len, bad.values()))),
+                     " / ".join(f"{v:.2f}" for v in row["clips"].values()),
+                     fmt((score(label, REAL_REF) or {}).get("darkened"), 2),
+                     "all" if all(row["gates"].values()) else
+                     "fails: " + "; ".join(k for k, ok in row["gates"].items() if not ok)])
+    verdict = (f"The rule picks {rule['amount']:g}" if rule["amount"] is not None else "No amount passes every gate")
+    gain = rule["amounts"][1.0]["veil"] - rule["amounts"][0.0]["veil"]
+    ships = (f"; the branch gains {gain:.2f} dB on `veil` at amount 1 (at least {selection.USEFUL} needed), so the "
+             "joined model " + ("ships" if rule["ships"] else "does not ship"))
+    return ["### The vapour branch: how much vapour to remove", "",
+            f"`python experiments/selection.py vapour {VAPOUR}` (docs/DECISIONS.md, \"The default amount and the ship",
+            "rule\"): the joined model at each `--vapour` amount (0: the streak branch alone). Mixture + veil: mean",
+            "Y-PSNR over the mixture's five parts and `veil` (veil in the input, none in the truth); the other",
+            "columns as above.", "",
+            *table(["--vapour", "mixture + veil Y-PSNR", "`veil`", "`large-heavy`", "fidelity", "worse",
+                    "real_ref eev1 / eev3", "darkened", "gates passed"], rows),
+            f"{verdict}{ships}.", ""]
 
 
 def section_selection() -> list[str]:
@@ -434,6 +482,13 @@ def report() -> str:
 def describe(name: str, run: str) -> str:
     """A shipped model's one-line description, from its model file's metadata and its run's config."""
     meta, cfg = run_meta(run), config(run)
+    if MANIFEST.runs[run].stage == "vapour":
+        data = meta["training_data"]
+        return (f"Streaks and vapour (streaks_vapour_s): the streak branch of `{REFINED}`, frozen, and a vapour "
+                f"branch (transmission on an 8x8 grid and airlight, from the whole photo at 128x128; encoder from the "
+                f"distilled student) trained {cfg['steps']:,} steps of {cfg['batch_size']} whole photos of "
+                f"{data['rain_free_photos']} rain-free ones with rain ({data['rain']:.0%}) and veil "
+                f"({data['veil']:.0%}) drawn independently; `--vapour` says how much of the vapour it removes")
     data = meta["training_data"]
     start = Path(meta["init"]).parent.name if meta.get("init") else None
     kind = ("Task-transfer student (rain_unet_s): teachers trained on real rainy and rain-free photos, distilled, "
@@ -464,19 +519,31 @@ def ship_selected() -> None:
     from ship_model import ship  # a sibling script, not a package
 
     best, scored = rule_pick(), scored_candidates()
+    joined = {name: run for name, run in MANIFEST.zoo.items() if MANIFEST.runs[run].stage == "vapour"}
+    amount = None
+    if joined:
+        rule = selection.vapour_rule(VAPOUR)
+        if not rule["ships"]:
+            raise SystemExit(f"the vapour rule does not ship {VAPOUR} (docs/RESULTS.md, section 7): take it out of "
+                             "the zoo of experiments/manifest.yaml")
+        amount = rule["amount"]
     if best is None:
         raise SystemExit(f"nothing to ship: the candidates ({', '.join(candidates())}) are not scored on the "
                          "selection set, or the only one scored misses the fidelity target "
                          "(run `eval` once they have finished)")
     zoo = {name: run for name, run in MANIFEST.zoo.items() if run in candidates()}
-    if (MANIFEST.zoo.get(DEFAULT_MODEL) != best or set(zoo.values()) != set(scored)
-            or any(e.model != DEFAULT_MODEL for e in MANIFEST.exports.values())):
+    default = VAPOUR if joined else best
+    if (MANIFEST.zoo.get(DEFAULT_MODEL) != default or set(zoo.values()) != set(scored)
+            or (joined and best != REFINED) or any(e.model != DEFAULT_MODEL for e in MANIFEST.exports.values())):
         raise SystemExit(f"the ship rule picks {best}: the zoo of experiments/manifest.yaml must ship "
                          f"{' and '.join(scored)}, the default ({DEFAULT_MODEL}, src/derain/paths.py) must be "
-                         f"the one from {best}, and its exports (exports:) must be of the default")
+                         f"the one from {default}, and its exports (exports:) must be of the default"
+                         + (f"; {VAPOUR} joins {REFINED}'s model, which the rule must pick" if joined else ""))
+    zoo |= joined
     # Everything is checked before the first file is written, so a refusal leaves the zoo as it was.
     # A zoo entry of an earlier study stays as it was shipped (it has no run folder here).
-    evals = {run: [Path("docs") / "eval" / f"{run}-{d}" for d in ("rain100l_test", "udgnet43")]
+    labels = {run: selection.amount_label(run, amount) if run in joined.values() else run for run in zoo.values()}
+    evals = {run: [Path("docs") / "eval" / f"{labels[run]}-{d}" for d in ("rain100l_test", "udgnet43")]
              for run in zoo.values()}
     missing = [str(p) for p in (*(Path("runs") / run / "model.safetensors" for run in evals),
                                 *(e / "results.json" for paths in evals.values() for e in paths))
@@ -485,9 +552,10 @@ def ship_selected() -> None:
         raise SystemExit(f"missing: {', '.join(missing)} (bash experiments/long_runs.sh copies a landed run back "
                          "to runs/; `results.py eval` scores it)")
     changed = [name for name, run in zoo.items()  # a zoo file shipped from another run (or new) has new weights
-               if not (ZOO / f"{name}.json").exists() or zoo_meta(name)["run_dir"] != f"runs/{run}"]
+               if not (ZOO / f"{name}.json").exists() or zoo_meta(name)["run_dir"] != f"runs/{run}"
+               or zoo_meta(name).get("vapour") != (amount if name in joined else None)]
     for name, run in zoo.items():
-        ship(Path("runs") / run, name, evals[run], describe(name, run))
+        ship(Path("runs") / run, name, evals[run], describe(name, run), amount if name in joined else None)
         print(f"shipped {name}: {run}")
     stale = [*changed, *(label for label, e in MANIFEST.exports.items() if e.model in changed)]
     for label in stale:

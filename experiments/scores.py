@@ -152,7 +152,7 @@ def train_pairs(run: str) -> str:
 
 
 def lineage(run: str) -> list[str]:
-    """`run` and every recorded run its training started from (its data list's `init` and
+    """`run` and every recorded run its training started from (its data list's `init`, `streaks` and
     `teachers`, and theirs), in the order found, all in the records of `run`'s study."""
     where = record(run).parent
     found, todo = [], [run]
@@ -163,8 +163,18 @@ def lineage(run: str) -> list[str]:
             continue
         found.append(name)
         data = json.loads(path.read_text())
-        todo += [Path(p).parent.name for p in [data.get("init"), *data.get("teachers", {}).values()] if p]
+        todo += [source_run(p) for p in [data.get("init"), data.get("streaks"), *data.get("teachers", {}).values()]
+                 if p]
     return found
+
+
+def source_run(path: str) -> str:
+    """The run a model file a stage started from came out of: its folder's name, or for a file of the
+    zoo, the run it was shipped from."""
+    file = Path(path)
+    if file.parent.name == "zoo":
+        return Path(zoo_meta(file.stem)["run_dir"]).name
+    return file.parent.name
 
 
 def pools(run: str, where: Path) -> set[str]:

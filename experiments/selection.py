@@ -4,6 +4,8 @@
     python experiments/selection.py score MODEL [LABEL]   # derain eval on every part -> docs/eval/<LABEL>-sel-*
     python experiments/selection.py score --fresh MODEL   # again, after the model or its export changed
     python experiments/selection.py pick LABEL...         # apply the rule of docs/DECISIONS.md
+    python experiments/selection.py vapour RUN            # score a streaks-and-vapour run per --vapour amount
+                                                          # (labels RUN-vapour<X>) and apply its rule
 
 MODEL is a run of experiments/manifest.yaml (its model file; the label is the run's name, e.g.
 `finetune-full-f1`), an export of it (e.g. `derain_student.int8`, written to runs/onnx/ first), or
@@ -95,9 +97,9 @@ def folder(label: str, part: str) -> Path:
     return EVAL / f"{label}-{dataset(part)}"
 
 
-def score(model: str, label: str, fresh: bool = False) -> None:
-    """`derain eval` of `model` on every part not scored yet (every part if `fresh`), one thread,
-    into docs/eval/<label>-sel-<part>/."""
+def score(model: str, label: str, fresh: bool = False, options: tuple[str, ...] = ()) -> None:
+    """`derain eval` of `model` (with `options`) on every part not scored yet (every part if `fresh`),
+    one thread, into docs/eval/<label>-sel-<part>/."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     if fresh:
         for part in PARTS:
@@ -109,8 +111,8 @@ def score(model: str, label: str, fresh: bool = False) -> None:
     for part in todo:
         data = (["-d", PHOTOS, "--fidelity"] if part == RAIN_FREE else ["-d", "real_ref"] if part == REAL_REF
                 else ["-d", str(SELECTION / part)])
-        subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(folder(label, part)), "--overwrite"],
-                       check=True, env=env)
+        subprocess.run(["derain", "eval", "-m", model, *data, "-o", str(folder(label, part)), "--overwrite",
+                        *options], check=True, env=env)
 
 
 def score_model(model: str, label: str | None = None, fresh: bool = False) -> str:
@@ -207,6 +209,57 @@ def pick(labels: list[str]) -> str | None:
     return max(close, key=lambda label: scores[label]["selection_psnr_y"]) if close else best
 
 
+AMOUNTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the --vapour candidates (docs/DECISIONS.md, "The default amount")
+USEFUL = 0.5  # dB the vapour branch must gain on the `veil` part at amount 1 over 0 to ship at all
+
+
+def amount_label(run: str, amount: float) -> str:
+    return f"{run}-vapour{amount:g}"
+
+
+def score_amounts(run: str) -> dict[float, str]:
+    """Score a finished streaks-and-vapour run at every candidate amount; label per amount."""
+    found = model_file(MANIFEST.runs[run])
+    if found is None:
+        raise SystemExit(f"{run}: the run has not finished (no model file in runs/ or docs/training-long/)")
+    labels = {amount: amount_label(run, amount) for amount in AMOUNTS}
+    for amount, label in labels.items():
+        score(str(found), label, options=("--vapour", str(amount)))
+    return labels
+
+
+def vapour_rule(run: str) -> dict[str, object]:
+    """The rule of docs/DECISIONS.md ("The default amount and the ship rule"): among the amounts whose
+    scores pass every gate, the highest mean Y-PSNR over the mixture's parts and `veil`, the smaller
+    amount within PREFER_MARGIN; the joined model ships only if its branch gains USEFUL dB on `veil`."""
+    rows = {}
+    for amount in AMOUNTS:
+        label = amount_label(run, amount)
+        parts = [psnr(label, part) for part in [*SOURCES, "veil"]]
+        checks = gates(label)
+        if None in parts or checks is None:
+            raise SystemExit(f"not scored yet: {label} (run `vapour {run}` first, and `score input`)")
+        rows[amount] = {"mean": statistics.mean(parts), "veil": parts[-1], "gates": checks, "clips": clips(label),
+                        "fidelity": psnr(label, RAIN_FREE)}
+    passing = [a for a in AMOUNTS if all(rows[a]["gates"].values())]
+    useful = rows[1.0]["veil"] - rows[0.0]["veil"] >= USEFUL
+    best = max(passing, key=lambda a: rows[a]["mean"]) if passing else None
+    if best is not None:
+        best = min(a for a in passing if rows[best]["mean"] - rows[a]["mean"] <= PREFER_MARGIN)
+    return {"amounts": rows, "useful": useful, "amount": best, "ships": useful and best is not None}
+
+
+def report_sets(run: str, amount: float) -> None:
+    """Rain100L and udgnet43 at the chosen amount (docs/eval/<run>-vapour<X>-<set>), never chosen on."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    label = amount_label(run, amount)
+    for name in ("rain100l_test", "udgnet43"):
+        out = EVAL / f"{label}-{name}"
+        if not (out / "results.json").exists():
+            subprocess.run(["derain", "eval", "-m", str(model_file(MANIFEST.runs[run])), "-d", name, "-o", str(out),
+                            "--overwrite", "--vapour", str(amount)], check=True, env=env)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,11 +271,18 @@ def main() -> None:
                          "again first), after the model or the export code changed")
     picking = sub.add_parser("pick")
     picking.add_argument("labels", nargs="+")
+    sub.add_parser("vapour").add_argument("run")
     args = parser.parse_args()
     if args.command == "build":
         build()
     elif args.command == "score":
         print(json.dumps(summary(score_model(args.model, args.label, args.fresh)), indent=1))
+    elif args.command == "vapour":
+        score_amounts(args.run)
+        rule = vapour_rule(args.run)
+        print(json.dumps(rule, indent=1))
+        if rule["ships"]:  # after the choice, for the report only
+            report_sets(args.run, rule["amount"])
     else:
         for label in args.labels:
             print(label, json.dumps(summary(label)), json.dumps(gates(label)), json.dumps(clips(label)))

@@ -20,8 +20,9 @@ from derain.paths import DEFAULT_MODEL
 from derain.weights import ZOO, load_model, save_model
 
 
-def ship(run_dir: Path, name: str, evals: list[Path], description: str) -> dict:
-    """Save the run's model as zoo/<name>.safetensors with its description and evaluation means."""
+def ship(run_dir: Path, name: str, evals: list[Path], description: str, vapour: float | None = None) -> dict:
+    """Save the run's model as zoo/<name>.safetensors with its description and evaluation means (and,
+    for a model with a vapour branch, the share of the vapour it removes by default)."""
     model, meta = load_model(run_dir / "model.safetensors")
     scores = {}
     for folder in evals:
@@ -31,6 +32,8 @@ def ship(run_dir: Path, name: str, evals: list[Path], description: str) -> dict:
     arch = meta.pop("arch")
     meta.pop("derain_version", None)
     meta |= {"description": description, "run_dir": str(run_dir), "scores": scores}
+    if vapour is not None:
+        meta["vapour"] = vapour
     return save_model(ZOO / f"{name}.safetensors", model, arch, meta)
 
 

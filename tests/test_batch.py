@@ -7,6 +7,7 @@ in subprocesses that join it with `--address`, so Ray starts once.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -56,6 +57,17 @@ def make_images(folder: Path, names: list[str]) -> list[Path]:
 def one_line_errors(stderr: str) -> list[str]:
     assert "Traceback" not in stderr, stderr
     return [line for line in stderr.splitlines() if line.startswith("derain: error:")]
+
+
+# tqdm's bar, as `derain remove` draws it: "100%|##########| 5/5 [00:04<00:00,  1.2img/s, 2 failed]"
+PROGRESS = re.compile(r"\d+%\|.*\| (\d+)/(\d+) \[[^]]*(?:img/s|s/img), (\d+) failed\]")
+
+
+def last_progress(stderr: str) -> tuple[int, int, int]:
+    """Images done, of how many, and failed, as the progress bar showed them last."""
+    bars = [m for line in stderr.splitlines() if (m := PROGRESS.fullmatch(line.strip()))]
+    assert bars, stderr
+    return int(bars[-1][1]), int(bars[-1][2]), int(bars[-1][3])
 
 
 def test_without_the_extra_says_how_to_install(tmp_path: Path) -> None:
@@ -109,12 +121,14 @@ def test_bad_images_are_counted_and_a_rerun_resumes(tmp_path: Path, address: str
     assert len(errors) == 2 and any("junk.png" in e for e in errors) and any("cut.jpg" in e for e in errors)
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg", "c.png"]
     assert "derained 3 of 5 images" in first.stderr
+    assert last_progress(first.stderr) == (5, 5, 2)  # issue 30 item 6: a bar, as `derain remove` has
 
     (out / "b.jpg").unlink()  # as if the job had been killed before this one
     kept = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     second = run_cli(*args)
     assert second.returncode == 1 and len(one_line_errors(second.stderr)) == 2
     assert "derained 1 of 5 images" in second.stderr and "2 skipped (outputs exist)" in second.stderr
+    assert last_progress(second.stderr) == (3, 3, 2)  # the images of this run, not the skipped ones
     assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept  # finished work not redone
     assert (out / "b.jpg").exists()
 
@@ -178,7 +192,8 @@ def test_a_stopped_run_ends_on_one_line_and_leaves_no_temporary_file(tmp_path: P
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == code, stderr
     assert stderr.rstrip().splitlines()[-1] == line, stderr
-    assert all(not text or text.startswith("derain: ") for text in stderr.splitlines()), stderr  # no stack dump
+    assert all(not text.strip() or text.startswith("derain: ") or PROGRESS.fullmatch(text.strip())
+               for text in stderr.splitlines()), stderr  # no stack dump
     assert list(out.iterdir()) == []
 
 

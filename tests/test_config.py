@@ -56,8 +56,8 @@ def test_the_cli_has_one_command_per_stage() -> None:
 
 
 def test_the_registry_says_what_each_network_can_do() -> None:
-    assert set(list_models(task="derain")) == {"brn", "prenet", "rain_unet_s", "rain_unet_l"}
-    assert list_models(task="classify") == ["rain_classifier"]
+    assert set(list_models(task="derain")) == {"brn", "prenet", "rain_unet_s", "rain_unet_l", "streaks_vapour_s"}
+    assert list_models(task="classify") == ["rain_classifier"] and list_models(task="vapour") == ["vapour_s"]
     for name in list_models(features=True):
         out, feats = create_model(name).eval().forward_features(torch.rand(1, 3, 32, 32))
         assert len(feats) == 3 and [f.shape[-1] for f in feats] == [16, 8, 4]

@@ -259,6 +259,30 @@ def test_synthetic_pairs_train_and_resume_exactly_with_ema(data_root: Path, tmp_
     assert provenance["synth"]["selection"] == "kodak24" and provenance["synth"]["backgrounds"]
 
 
+def test_few_fixed_pairs_are_the_same_for_every_seed_and_arm(data_root: Path, tmp_path: Path) -> None:
+    from derain.training.paired import PairedStage
+
+    config = load_config("supervised", _tiny("supervised", tmp_path, synth=SYNTH, fixed_pairs=8, fraction=0.5))
+    stages = []
+    for seed in (0, 1):
+        (tmp_path / str(seed)).mkdir()
+        path = _tiny("supervised", tmp_path / str(seed), synth=SYNTH, fixed_pairs=8, seed=seed)
+        cfg = load_config("supervised", path)
+        stages.append(PairedStage("supervised", cfg, str(data_root)))
+    first, second = ([c[0] for c in stage.sampler.components] for stage in stages)
+    assert [len(c) for c in first] == [6, 2]  # 8 pairs: a quarter (1 - share) of them from the paired set
+    for a, b in zip(first, second):  # the same pairs, whatever the run's seed
+        for i in range(len(a)):
+            assert all(np.array_equal(x, y) for x, y in zip(a[i], b[i]))
+    assert stages[0].train_names == stages[1].train_names and len(stages[0].background_names) == 6
+    rendered = first[0][0]
+    assert rendered[0].shape == rendered[1].shape == (2 * config.patch, 2 * config.patch, 3)
+    batches = [stages[0].batch(step, 0, 1) for step in range(3)]
+    assert batches[0][0].shape == (config.batch_size, 3, config.patch, config.patch)
+    with pytest.raises(DerainError, match="fixed_pairs must be >= 0, and it needs synth"):
+        load_config("supervised", "tiny", {"fixed_pairs": 4})
+
+
 def test_a_snapshot_carries_a_run_to_a_new_machine(data_root: Path, tmp_path: Path) -> None:
     config = _tiny("supervised", tmp_path, synth=SYNTH, ema=0.9, steps=12, warmup=4, checkpoint_every=3,
                    log_every=2, val_images=2)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -301,7 +302,7 @@ def test_other_host_header_is_refused(server: ServerThread) -> None:
 def test_page_uses_no_outside_asset() -> None:
     static = Path(__file__).resolve().parents[1] / "src" / "derain" / "web" / "static"
     for path in static.iterdir():
-        text = path.read_text()
+        text = path.read_text().replace('xmlns="http://www.w3.org/2000/svg"', "")  # a name, never fetched
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
 
 
@@ -484,3 +485,136 @@ def test_page_shows_why_a_file_is_refused(server: ServerThread, browser, tmp_pat
         assert card.get_attribute("data-state") == "error"
         assert card.find_element(By.CLASS_NAME, "error").text.startswith(message)
     assert request(server, "GET", "/api/config")[0] == 200
+
+
+def test_vapour_amount_is_checked_before_the_upload(server: ServerThread, tmp_path: Path) -> None:
+    status, body, _ = request(server, "GET", "/api/config")
+    models = {m["name"]: m for m in json.loads(body)["models"]}
+    assert models["derain_streaks"]["vapour"] is False and models["derain_streaks"]["vapour_default"] == 0
+    data = rainy_file(tmp_path / "a.png").read_bytes()
+    for bad in ("2", "-0.5", "abc", "nan", "inf"):
+        status, body, _ = request(server, "POST", f"/api/jobs?filename=a.png&vapour={bad}", data,
+                                  {"Content-Type": "application/octet-stream"})
+        assert status == 400 and b"vapour must be a number from 0 to 1" in body and len(body.splitlines()) == 1
+    status, body, _ = request(server, "POST", "/api/jobs?filename=a.png&model=derain_streaks&vapour=0.5", data,
+                              {"Content-Type": "application/octet-stream"})
+    assert status == 400 and b"has no vapour branch" in body
+
+
+@pytest.fixture(scope="module")
+def vapour_server(tmp_path_factory: pytest.TempPathFactory):
+    """A server whose model has a vapour branch (untrained streaks, a visible veil: T about 0.6)."""
+    from derain.weights import save_model
+
+    torch.manual_seed(0)
+    model = create_model("streaks_vapour_s").eval()
+    torch.nn.init.constant_(model.vapour.transmission.bias, 0.0)
+    path = tmp_path_factory.mktemp("model") / "joined.safetensors"
+    save_model(path, model, "streaks_vapour_s", {"vapour": 0.25})
+    srv = ServerThread(Settings(model=str(path), max_bytes=400_000, max_pixels=1_200_000))
+    yield srv, path
+    srv.stop()
+
+
+def test_vapour_amount_reaches_the_engine(vapour_server, tmp_path: Path) -> None:
+    srv, model = vapour_server
+    status, body, _ = request(srv, "GET", "/api/config")
+    assert {"name": str(model), "vapour": True, "vapour_default": 0.25}.items() <= json.loads(body)["models"][0].items()
+    src = rainy_file(tmp_path / "a.png")
+    results = {}
+    for amount in ("0", "1"):
+        status, body, _ = request(srv, "POST", f"/api/jobs?filename=a.png&vapour={amount}", src.read_bytes(),
+                                  {"Content-Type": "application/octet-stream"})
+        assert status == 202, body
+        job = wait_done(srv, json.loads(body)["id"])
+        assert job["state"] == "done" and job["vapour"] == float(amount)
+        results[amount] = request(srv, "GET", f"/api/jobs/{job['id']}/result")[1]
+        proc = run_cli("remove", str(src), "-m", str(model), "--vapour", amount, "-o", str(tmp_path / amount))
+        assert proc.returncode == 0, proc.stderr
+        assert results[amount] == (tmp_path / amount / "a.png").read_bytes()
+    assert results["0"] != results["1"]
+
+
+def test_page_offers_the_vapour_control_only_for_models_with_a_vapour_branch(server: ServerThread, vapour_server,
+                                                                             browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(server.url)
+    time.sleep(0.5)
+    assert not browser.find_element(By.ID, "vapour-control").is_displayed()
+    assert "image/*" in browser.find_element(By.ID, "files").get_attribute("accept")
+    srv, model = vapour_server
+    src = rainy_file(tmp_path / "in" / "hill.png", seed=6)
+    browser.get(srv.url)
+    time.sleep(0.5)
+    slider = browser.find_element(By.ID, "vapour")
+    assert browser.find_element(By.ID, "vapour-control").is_displayed() and slider.get_attribute("value") == "25"
+    browser.execute_script("arguments[0].value = 100; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert browser.find_element(By.ID, "vapour-value").text == "100 %"
+    browser.find_element(By.ID, "files").send_keys(str(src))
+    card = wait_for_card(browser, src.name)
+    assert card.get_attribute("data-state") == "done" and "100 % of the vapour" in card.text
+    job = card.find_element(By.CLASS_NAME, "download").get_attribute("href")
+    got = urllib.request.urlopen(job).read()
+    proc = run_cli("remove", str(src), "-m", str(model), "--vapour", "1", "-o", str(tmp_path / "cli"))
+    assert proc.returncode == 0 and got == (tmp_path / "cli" / src.name).read_bytes()
+    assert urllib.request.urlopen(f"{srv.url}/favicon.svg").status == 200
+
+
+SPLIT = """
+    const [card, value] = arguments, slider = card.querySelector('.slider'), viewer = card.querySelector('.viewer');
+    slider.value = value;
+    slider.dispatchEvent(new Event('input'));
+    const thumb = parseFloat(getComputedStyle(slider).getPropertyValue('--thumb'));  // its width in style.css
+    const range = slider.getBoundingClientRect(), divider = card.querySelector('.divider').getBoundingClientRect();
+    const photo = card.querySelector('.after').getBoundingClientRect(), view = viewer.getBoundingClientRect();
+    return {thumb: thumb, thumb_x: range.left + thumb / 2 + value / 100 * (range.width - thumb),
+            divider_x: divider.left + divider.width / 2, photo_x: photo.left + photo.width / 2, shown: photo.width,
+            natural: card.querySelector('.after').naturalWidth, view_x: view.left + viewer.clientWidth / 2,
+            view_width: viewer.clientWidth, scrolls: viewer.scrollWidth > viewer.clientWidth};
+"""
+
+
+def test_slider_thumb_stays_on_the_divider_at_every_zoom(server: ServerThread, browser, tmp_path: Path) -> None:
+    """Issue 30 item 4: the slider spanned the card while the photo was centred and narrower, so its
+    thumb and the divider parted, and 100 % pushed a narrow photo to the left. The slider is now as
+    wide as the photo shown plus one thumb, at fit and at 100 %, for a photo narrower and one wider
+    than the window; at 100 % a narrow photo stays centred and a wide one scrolls. A click on the
+    photo still moves the split there."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    small = rainy_file(tmp_path / "in" / "small.png", 96, 128, seed=7)
+    wide = rainy_file(tmp_path / "in" / "wide.jpg", 300, 1500, seed=8)  # wider than the 1280-px window
+    assert wide.stat().st_size < LIMITS.max_bytes
+    upload(browser, server.url, [small, wide])
+    for src, width in ((small, 128), (wide, 1500)):
+        card = wait_for_card(browser, src.name)
+        assert card.get_attribute("data-state") == "done", card.find_element(By.CLASS_NAME, "error").text
+        WebDriverWait(browser, 30).until(lambda d, c=card: d.execute_script(
+            "return [...arguments[0].querySelectorAll('.stage img')].every((i) => i.complete && i.naturalWidth)", c))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", card)
+        for zoom in ("fit", "100 %"):
+            if zoom == "100 %":
+                card.find_element(By.CLASS_NAME, "zoom").click()
+            for value in (0, 20, 50, 80, 100):
+                got = browser.execute_script(SPLIT, card, value)
+                assert got["thumb"] == 16, got
+                where = (src.name, zoom, value, got)
+                assert abs(got["thumb_x"] - got["divider_x"]) <= 2, where
+                assert got["natural"] == width, where
+                if zoom == "fit":
+                    assert got["shown"] <= got["view_width"] and abs(got["photo_x"] - got["view_x"]) <= 1, where
+                else:
+                    assert got["shown"] == width and got["scrolls"] == (src is wide), where
+                    if src is small:
+                        assert abs(got["photo_x"] - got["view_x"]) <= 1, where  # centred, not on the left
+        card.find_element(By.CLASS_NAME, "zoom").click()  # back to fit, where the whole photo is in view
+        stage = card.find_element(By.CLASS_NAME, "stage")
+        offset = round(-0.3 * stage.rect["width"])  # from the photo's centre: at 20 % of its width
+        ActionChains(browser).move_to_element_with_offset(stage, offset, 0).click().perform()
+        value = float(card.find_element(By.CLASS_NAME, "slider").get_attribute("value"))
+        assert abs(value - 20) <= 1, (src.name, value)
+        got = browser.execute_script(SPLIT, card, value)
+        assert abs(got["thumb_x"] - got["divider_x"]) <= 2, got

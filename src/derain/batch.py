@@ -22,7 +22,6 @@ import math
 import os
 import signal
 import socket
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -248,10 +247,11 @@ def connect(address: str | None) -> None:
 
 
 def _quiet_ray_data() -> None:
-    """Ray Data reports to our summary, not to the terminal: no progress bars or log tracebacks
-    (a lost image is one line of ours); its logs stay in the Ray session folder."""
+    """Ray Data reports to our progress bar and summary, not to the terminal: no bars of its own
+    (they would fight with ours) or log tracebacks (a lost image is one line of ours); its logs stay
+    in the Ray session folder."""
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = sys.stderr.isatty()
+    ctx.enable_progress_bars = False
     ctx.max_errored_blocks = -1  # a block whose retries ran out is dropped; `run` reports its image
     logging.getLogger("ray.data").setLevel(logging.CRITICAL)
 

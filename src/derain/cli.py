@@ -57,6 +57,14 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+def vapour_option(help_more: str = "") -> Any:
+    """`--vapour X`, shared by every command that derains: how much of the estimated vapour to remove."""
+    return click.option("--vapour", type=FiniteFloatRange(0, 1), default=None,
+                        help="Share of the rain's vapour (the veil, haze) to remove, 0 to 1; streaks are always "
+                             "removed. Default: the model's own (0 keeps the veil); only models with a vapour branch "
+                             "(derain_streaks_vapour) take more than 0." + help_more)
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 

@@ -46,7 +46,8 @@ def depth_gradient(height: int, gradient: float) -> np.ndarray:
 
 def unveil(image: Image, transmission: Image, airlight: Image, amount: float = 1.0) -> Image:
     """Invert `veil` by `amount` (0 keeps the veil as it is, 1 removes all of it):
-    `B = (O - (1 - T') A) / T'` with `T' = 1 - amount (1 - T)`, the veil thinned by `amount`.
-    The caller clips to [0, 1]."""
+    `(O - (1 - T') A) / T'` with `T' = 1 - amount (1 - T)`. Of `O = veil(B, T, A)` it leaves
+    `veil(B, T / T', A)`: the scene under a veil that thins steadily from `T` to none as `amount`
+    goes from 0 to 1. The caller clips to [0, 1]."""
     thinned = 1.0 - amount * (1.0 - transmission)
     return (image - (1.0 - thinned) * airlight) / thinned

@@ -13,12 +13,18 @@ exceeds the working size (`work_size`) is derained at that size, and the change 
 there (the rain it removed) is scaled up and applied to the photo at full resolution: the rain
 is seen at the scale it was learnt at, the photo's own detail is never resampled, and the network
 runs on a fraction of the pixels.
+
+A streaks-and-vapour model (`archs.streaks_vapour`) runs in two passes: its vapour branch once on
+the whole photo squeezed to 128x128 (the veil is a property of the scene: every tile shares it),
+its streak branch as above; the veil is then thinned by the amount the user asks for (`vapour`,
+0 to 1) at full resolution (`derain.formation.unveil`). At 0 the vapour pass is skipped.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from derain.archs.streaks_vapour import StreaksVapourNet
+from derain.archs.vapour import downscale, upsample
 from derain.errors import DerainError
+from derain.formation import unveil
 from derain.paths import DEFAULT_MODEL, WORK_SIZE
 from derain.weights import load_model as _load_weights
 
@@ -86,9 +95,11 @@ class Derainer:
 
     def __init__(self, model: nn.Module | Callable[[torch.Tensor], torch.Tensor], meta: dict[str, Any] | None = None,
                  device: str = "cpu", tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False,
-                 backend: str = "auto", work_size: int = WORK_SIZE) -> None:
+                 backend: str = "auto", work_size: int = WORK_SIZE, vapour: float | None = None) -> None:
         """`model` is a network, or an `OnnxRunner` of an .onnx file; `backend` auto runs a network
-        on torch and a file on onnxruntime; `work_size` 0 runs every photo at full resolution."""
+        on torch and a file on onnxruntime; `work_size` 0 runs every photo at full resolution;
+        `vapour` is the share of the estimated vapour to remove (None: the model's default, which
+        its metadata holds; models without a vapour branch remove none)."""
         self.device = resolve_device(device)
         if not isinstance(work_size, int) or work_size < 0:
             raise DerainError(f"work size must be 0 (full resolution) or a number of pixels, got {work_size!r}")
@@ -110,19 +121,38 @@ class Derainer:
             raise DerainError("the onnx backend runs on the CPU in float32 (drop --device/--bf16)")
         self.meta = meta or {}
         self.tile, self.overlap, self.bf16 = tile, overlap, bf16
-        # The backend is any callable from a batch to its derained batch; tiling stays here.
+        # The backend is any callable from a batch to its derained batch (the streak pass of a
+        # streaks-and-vapour model), plus `veil` from downscaled photos to veil maps if the model
+        # has a vapour branch; tiling and the inverse of the veil stay here.
         self.forward: Callable[[torch.Tensor], torch.Tensor]
+        self.veil: Callable[[torch.Tensor], torch.Tensor] | None = None
         if not isinstance(model, nn.Module):
             if backend == "torch":
                 raise DerainError("an .onnx model runs on onnxruntime only (drop --backend torch)")
             self.forward = model
-            return
-        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
-        self.forward = self._run
-        if onnx:
-            from derain.onnx_backend import OnnxRunner, export_bytes
+            self.veil = model.veil if getattr(model, "has_vapour", False) else None
+        else:
+            self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+            self.streaks = model.streaks if isinstance(model, StreaksVapourNet) else self.model
+            self.forward = self._run
+            if isinstance(model, StreaksVapourNet):
+                self.veil = self._run_vapour
+            if onnx:
+                from derain.onnx_backend import OnnxRunner, export_bytes
 
-            self.forward = OnnxRunner(export_bytes(self.model, self.meta))
+                runner = OnnxRunner(export_bytes(self.model, self.meta))
+                self.forward, self.veil = runner, runner.veil if runner.has_vapour else None
+        self.vapour = self._amount(self.meta.get("vapour", 0.0) if vapour is None else vapour)
+
+    def _amount(self, vapour: object) -> float:
+        """A share of vapour to remove, checked: in [0, 1], and 0 unless the model has a vapour branch."""
+        if isinstance(vapour, bool) or not isinstance(vapour, (int, float)) or not 0 <= vapour <= 1:
+            raise DerainError(f"vapour must be a number from 0 (keep the veil) to 1 (remove all of it), got {vapour!r}")
+        if vapour and self.veil is None:
+            name = self.meta.get("name") or self.meta.get("arch") or "this model"
+            raise DerainError(f"{name} has no vapour branch, so it cannot remove vapour (--vapour must be 0); "
+                              "derain_streaks_vapour has one")
+        return float(vapour)
 
     def _tile_size(self, h: int, w: int) -> int:
         if self.tile == "auto":
@@ -133,7 +163,12 @@ class Derainer:
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.model(x).float().clamp(0, 1).cpu()
+            return self.streaks(x).float().clamp(0, 1).cpu()
+
+    @torch.inference_mode()
+    def _run_vapour(self, small: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.model.vapour(small.to(self.device)).float().cpu()
 
     def _predict(self, batch: torch.Tensor) -> torch.Tensor:
         """Run the backend; broken weights (NaN) must fail loudly, not write a black image."""
@@ -142,13 +177,27 @@ class Derainer:
             raise DerainError("the model's output is not finite (NaN or inf): its weights are broken")
         return out
 
-    def restore(self, rgb: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
+    def restore(self, rgb: torch.Tensor, progress: Progress | None = None, vapour: float | None = None) -> torch.Tensor:
         """Derain a (3, H, W) float tensor in [0, 1]: at the working size if the photo is larger,
-        tiled if large.
+        tiled if large, and `vapour` of its veil removed (None: this derainer's amount).
 
         `progress(done, total)` is called after each tile, so a caller (the web page's progress
         bar) can report on a long photo, and stop it by raising.
         """
+        amount = self.vapour if vapour is None else self._amount(vapour)
+        veil_map = None
+        if amount > 0:  # estimated on the rainy photo, whole
+            veil_map = self.veil(downscale(rgb[None]))
+            if not torch.isfinite(veil_map).all():
+                raise DerainError("the model's output is not finite (NaN or inf): its weights are broken")
+        out = self._streaks(rgb, progress)
+        if veil_map is None:
+            return out
+        transmission, airlight = upsample(veil_map, rgb.shape[-2:])
+        return unveil(out, transmission[0], airlight[0], amount).clamp_(0, 1)
+
+    def _streaks(self, rgb: torch.Tensor, progress: Progress | None) -> torch.Tensor:
+        """The streak pass over a (3, H, W) photo, at the working size if it is larger."""
         _, h, w = rgb.shape
         if not self.work_size or min(h, w) <= self.work_size:
             return self._tiled(rgb, progress)
@@ -185,8 +234,9 @@ class Derainer:
                     progress(done, len(ys) * len(xs))
         return out / weight
 
-    def remove(self, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
-        """Derain an image array and return one of the same shape and dtype (alpha kept as is)."""
+    def remove(self, image: np.ndarray, progress: Progress | None = None, vapour: float | None = None) -> np.ndarray:
+        """Derain an image array and return one of the same shape and dtype (alpha kept as is);
+        `vapour`: the share of the estimated vapour to remove (None: this derainer's amount)."""
         arr = np.asarray(image)
         scale = _full_scale(arr)
         x = arr.astype(np.float32) / scale
@@ -194,7 +244,7 @@ class Derainer:
             x = x[..., None]
         color = x[..., :3] if x.shape[2] >= 3 else np.repeat(x, 3, axis=2)
         rgb = torch.from_numpy(np.ascontiguousarray(color.transpose(2, 0, 1)))
-        out = self.restore(rgb, progress).numpy().transpose(1, 2, 0)
+        out = self.restore(rgb, progress, vapour).numpy().transpose(1, 2, 0)
         if x.shape[2] == 1:
             out = out.mean(axis=2, keepdims=True)
         elif x.shape[2] == 4:
@@ -244,9 +294,10 @@ def parse_tile(text: str) -> int | str:
 
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "cpu", tile: int | str = "auto",
                overlap: int = DEFAULT_OVERLAP, bf16: bool = False, backend: str = "auto", work_size: int = WORK_SIZE,
-               **weights_kwargs: Any) -> Derainer:
+               vapour: float | None = None, **weights_kwargs: Any) -> Derainer:
     """Load a shipped model (by name), a peer (e.g. 'prenet_rain100l'), a weight file or an .onnx
-    file (`derain export onnx`, e.g. its int8 version), ready to derain."""
+    file (`derain export onnx`, e.g. its int8 version), ready to derain; `vapour`: the share of
+    the estimated vapour it removes (None: the model's default)."""
     if str(name_or_path).endswith(".onnx"):
         from derain.onnx_backend import OnnxRunner
 
@@ -254,7 +305,8 @@ def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str
             raise DerainError(f"{name_or_path}: no such file")
         runner = OnnxRunner(name_or_path)
         return Derainer(runner, runner.meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend,
-                        work_size=work_size)
+                        work_size=work_size, vapour=vapour)
     model, meta = _load_weights(name_or_path, **weights_kwargs)
+    meta = {"name": Path(name_or_path).stem, **meta}  # what the user called it, for messages
     return Derainer(model, meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend,
-                    work_size=work_size)
+                    work_size=work_size, vapour=vapour)

@@ -27,17 +27,36 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
 import derain
 from derain.archs.blocks import pad_to_multiple
+from derain.archs.streaks_vapour import StreaksVapourNet
+from derain.archs.vapour import SIZE, downscale
 from derain.atomic import atomic_write_bytes
 from derain.errors import DerainError
 
 OPSET = 17
 EXPORTER = f"torch.onnx.export(dynamo=False), torch {torch.__version__.split('+')[0]}"
 INPUT, OUTPUT = "rainy", "derained"
+# A streaks-and-vapour model is one graph with two passes: (rainy, small) -> (derained, veil), the
+# streak branch on `rainy` (a tile) and the vapour branch on `small` (the whole photo, downscaled).
+# onnxruntime runs every node whatever outputs are asked for, so the runner gives the pass it does
+# not want an empty batch (or an 8-px image): each call costs one pass.
+VEIL_INPUT, VEIL_OUTPUT = "small", "veil"
+
+
+class _TwoPasses(nn.Module):
+    """The export's view of a StreaksVapourNet: both branches, side by side."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, rainy: torch.Tensor, small: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.streaks(rainy), self.model.vapour(small)
 
 
 def _require_onnx() -> Any:
@@ -54,13 +73,19 @@ def export_bytes(model: nn.Module, meta: dict[str, Any] | None = None) -> bytes:
     onnx, _ = _require_onnx()
     align = getattr(model, "align", 1)
     model = model.eval()
-    dummy = torch.rand(1, 3, 8 * align, 8 * align)
+    inputs: tuple[torch.Tensor, ...] = (torch.rand(1, 3, 8 * align, 8 * align),)
     axes = {0: "batch", 2: "height", 3: "width"}
+    names, dynamic = ([INPUT], [OUTPUT]), {INPUT: axes, OUTPUT: axes}
+    if isinstance(model, StreaksVapourNet):
+        model = _TwoPasses(model)
+        inputs += (torch.rand(1, 3, SIZE, SIZE),)
+        names = ([INPUT, VEIL_INPUT], [OUTPUT, VEIL_OUTPUT])
+        dynamic.update({VEIL_INPUT: {0: "photos"}, VEIL_OUTPUT: {0: "photos"}})
     buf = io.BytesIO()
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the aligned-size `if` is intended
-        torch.onnx.export(model, (dummy,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT],
-                          output_names=[OUTPUT], dynamic_axes={INPUT: axes, OUTPUT: axes})
+        torch.onnx.export(model, inputs, buf, dynamo=False, opset_version=OPSET, input_names=names[0],
+                          output_names=names[1], dynamic_axes=dynamic)
     proto = onnx.load_from_string(buf.getvalue())
     _set_props(proto, {"derain": json.dumps(meta or {}), "arch": str((meta or {}).get("arch", type(model).__name__)),
                        "derain_version": derain.__version__, "exporter": EXPORTER, "opset": str(OPSET),
@@ -114,13 +139,19 @@ def quantize_int8(fp32: bytes, crops: Sequence[Any], note: str = "",
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    two_passes = VEIL_INPUT in {i.name for i in onnx.load_from_string(fp32).graph.input}
+
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.batches = iter(crops)
 
         def get_next(self) -> dict[str, Any] | None:
             batch = next(self.batches, None)
-            return None if batch is None else {INPUT: batch}
+            if batch is None:
+                return None
+            if not two_passes:
+                return {INPUT: batch}
+            return {INPUT: batch, VEIL_INPUT: downscale(torch.as_tensor(batch)).numpy()}  # crops stand for photos
 
     with tempfile.TemporaryDirectory() as tmp:
         src, pre, dst = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
@@ -178,8 +209,20 @@ class OnnxRunner:
                           "one (a dB or more lost); export it here again (derain export onnx --int8) for 7-bit "
                           "weights", stacklevel=2)
 
+        self.has_vapour = VEIL_INPUT in {i.name for i in self.session.get_inputs()}
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The streak pass (the whole derainer, for a model without vapour) on a batch of tiles."""
         h, w = x.shape[-2:]
         padded, _ = pad_to_multiple(x.float().contiguous(), self.align)
-        (out,) = self.session.run([OUTPUT], {INPUT: padded.numpy()})
+        feed = {INPUT: padded.numpy()}
+        if self.has_vapour:
+            feed[VEIL_INPUT] = np.zeros((0, 3, SIZE, SIZE), np.float32)
+        out = self.session.run([OUTPUT], feed)[0]
         return torch.from_numpy(out[..., :h, :w]).clamp(0, 1)
+
+    def veil(self, small: torch.Tensor) -> torch.Tensor:
+        """The vapour pass: veil maps of photos downscaled to the branch's input size."""
+        feed = {INPUT: np.zeros((1, 3, 8 * self.align, 8 * self.align), np.float32),
+                VEIL_INPUT: small.float().contiguous().numpy()}
+        return torch.from_numpy(self.session.run([VEIL_OUTPUT], feed)[0])

@@ -25,26 +25,28 @@ class ArchInfo:
     `task`: "derain" maps a (B, 3, H, W) image in [0, 1] to one of the same shape; "classify"
     maps it to one rain logit per image; "vapour" maps it to a coarse veil map (transmission,
     airlight: `archs.vapour`). `features`: it has `forward_features(x) -> (output,
-    [maps at 1/2, 1/4, 1/8])`, which distillation and the feature anchor need.
+    [maps at 1/2, 1/4, 1/8])`, which distillation and the feature anchor need. `vapour`: a derainer
+    that can also remove the rain's vapour (`--vapour`), a streak and a vapour branch.
     """
 
     name: str
     ctor: Callable[..., nn.Module]
     task: Task
     features: bool
+    vapour: bool = False
 
 
 _REGISTRY: dict[str, ArchInfo] = {}
 
 
-def register_model(name: str, task: Task = "derain",
-                   features: bool = False) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register_model(name: str, task: Task = "derain", features: bool = False,
+                   vapour: bool = False) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Class/function decorator adding a constructor to the registry under `name`."""
 
     def wrap(ctor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"architecture {name!r} registered twice")
-        _REGISTRY[name] = ArchInfo(name, ctor, task, features)
+        _REGISTRY[name] = ArchInfo(name, ctor, task, features, vapour)
         return ctor
 
     return wrap
@@ -78,4 +80,4 @@ def create_model(name: str, **kwargs: object) -> nn.Module:
 
 
 # Importing the modules registers their architectures.
-from derain.archs import brn, classifier, prenet, streaks_vapour, student, vapour  # noqa: E402,F401
+from derain.archs import brn, classifier, prenet, streaks_vapour, student  # noqa: E402,F401  (streaks_vapour: vapour too)

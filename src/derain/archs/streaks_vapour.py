@@ -36,7 +36,7 @@ class StreaksVapourNet(nn.Module):
         return unveil(veiled, transmission, airlight, amount).clamp(0, 1)
 
 
-@register_model("streaks_vapour_s", task="derain")
+@register_model("streaks_vapour_s", task="derain", vapour=True)
 def streaks_vapour_s() -> StreaksVapourNet:
     """The student as the streak branch, `vapour_s` as the vapour branch (about 0.8M parameters)."""
     return StreaksVapourNet(rain_unet_s(), vapour_s())

@@ -22,6 +22,8 @@ from derain.formation import MIN_TRANSMISSION
 SIZE = 128  # px per side of the downscaled image the veil is estimated on
 GRID = 8  # cells per side of the veil map
 POOLS = (1, 2, 4, GRID)  # the pyramid's cells per side
+FEATURES = SIZE // 8  # px per side of the encoder's deepest map; pooled with fixed windows, so an export has no
+# adaptive pooling (which ONNX cannot express on a size it does not know)
 
 
 class VapourNet(nn.Module):
@@ -46,8 +48,8 @@ class VapourNet(nn.Module):
         if image.shape[-2:] != (SIZE, SIZE):
             image = F.interpolate(image, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
         features = self.encoder(image)[2]
-        grid = F.adaptive_avg_pool2d(features, GRID)
-        context = [F.interpolate(branch(F.adaptive_avg_pool2d(features, cells)), size=(GRID, GRID),
+        grid = F.avg_pool2d(features, FEATURES // GRID)
+        context = [F.interpolate(branch(F.avg_pool2d(features, FEATURES // cells)), size=(GRID, GRID),
                                  mode="bilinear", align_corners=False)
                    for branch, cells in zip(self.pyramid, POOLS)]
         fused = self.fuse(torch.cat([grid, *context], dim=1))

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from tqdm import tqdm
 
 from derain.atomic import check_writable, remove_temporaries
+from derain.cli import vapour_option
 from derain.errors import DerainError
 from derain.paths import DEFAULT_MODEL
 
@@ -41,10 +43,11 @@ INSTALL_HINT = "derain batch needs Ray: pip install 'derain[ray]'"
               help="Tile size in pixels, 0 for none, or auto (tiles images above 1 MP).")
 @click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0),
               help="Tile overlap, blended linearly.")
+@vapour_option()
 @click.option("--overwrite", is_flag=True,
               help="Redo and replace existing outputs (default: skip them, so a re-run resumes).")
 def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str | None, actors: int | None,
-          tile: str, overlap: int, overwrite: bool) -> None:
+          tile: str, overlap: int, vapour: float | None, overwrite: bool) -> None:
     """Derain INPUTS on Ray: image files, folders, globs, .txt lists (one input per line) or URIs
     (file://, s3://, gs://...: anything pyarrow reads)."""
     try:
@@ -53,7 +56,7 @@ def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str 
         raise DerainError(INSTALL_HINT) from None
     from derain.inference import load_model, parse_tile
 
-    derainer = load_model(model_name, tile=parse_tile(tile), overlap=overlap)
+    derainer = load_model(model_name, tile=parse_tile(tile), overlap=overlap, vapour=vapour)
     sources, errors = engine.expand_sources(inputs)
     for line in errors:
         click.echo(f"derain: error: {line}", err=True)
@@ -85,10 +88,15 @@ def _derain_on_ray(job: Job, derainer: Derainer, address: str | None, actors: in
         sizing = engine.size_actors([n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]], actors)
         click.echo(f"derain: {len(job.sources)} images, {sizing.actors} actors x {sizing.cpus:g} CPU "
                    f"({sizing.threads} torch threads each)", err=True)
-        for _, error in engine.run_anywhere(job, derainer, sizing, overwrite):
-            if error:
-                failed += 1
-                click.echo(f"derain: error: {error}", err=True)
+        # as `derain remove` shows its batches; the count of failures, since their lines scroll away
+        with tqdm(total=len(job.sources), unit="img", disable=len(job.sources) < 2, file=sys.stderr,
+                  postfix="0 failed") as bar:
+            for _, error in engine.run_anywhere(job, derainer, sizing, overwrite):
+                if error:
+                    failed += 1
+                    bar.set_postfix_str(f"{failed} failed", refresh=False)  # shown as the bar is redrawn below the line
+                    tqdm.write(f"derain: error: {error}", file=sys.stderr)
+                bar.update()
     except ray.exceptions.RayError as exc:
         click.echo(f"derain: error: the Ray job failed: {str(exc).splitlines()[0]} (finished outputs are kept;"
                    " run again to resume)", err=True)

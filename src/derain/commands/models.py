@@ -21,7 +21,7 @@ READY = "runs here"
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata of every shipped model as JSON.")
 def models(as_json: bool) -> None:
     """List shipped models, official peer weights (and whether each can run here) and registered architectures."""
-    from derain.archs import create_model, list_models  # torch: loaded by the listing, not by --help
+    from derain.archs import arch_info, create_model, list_models  # torch: loaded by the listing, not by --help
     from derain.archs.complexity import count_params
     from derain.weights import PEERS, model_info, shipped_models
 
@@ -31,7 +31,9 @@ def models(as_json: bool) -> None:
         return
     click.echo(f"Shipped models (the default, used without -m: {DEFAULT_MODEL}):")
     for name, info in infos.items():
-        click.echo(f"  {name:20s} {info['arch']:14s} {READY:10s} {info.get('description', '')}")
+        vapour = (f" [--vapour 0-1, default {info.get('vapour', 0.0):g}]" if arch_info(info["arch"]).vapour
+                  else " [streaks only: --vapour 0]")
+        click.echo(f"  {name:20s} {info['arch']:14s} {READY:10s} {info.get('description', '')}{vapour}")
     root = peers_root()
     click.echo(f"Peer weights (not shipped; their files go in {root}, set by DERAIN_PEERS):")
     for name, (rel, arch, _) in PEERS.items():
@@ -39,5 +41,6 @@ def models(as_json: bool) -> None:
         click.echo(f"  {name:20s} {arch:14s} {state}")
     click.echo("Architectures:")
     for arch in list_models():
-        params = count_params(create_model(arch))
-        click.echo(f"  {arch:20s} {params / 1e6:.3f} M parameters")
+        params, info = count_params(create_model(arch)), arch_info(arch)
+        can = f"{info.task}{', removes vapour' if info.vapour else ''}{', features' if info.features else ''}"
+        click.echo(f"  {arch:20s} {params / 1e6:.3f} M parameters  ({can})")

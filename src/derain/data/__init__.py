@@ -13,5 +13,6 @@ __all__ = [
     "SideBySide",
     "Transform", "UnpairedFolder", "View", "check_fraction", "compose", "dataset_path", "degrade", "fixed_patches",
     "fraction_subset", "holdout_split", "is_eval_only", "jpeg", "open_dataset", "open_training_dataset", "open_view",
-    "random_crop", "random_flip", "random_jpeg", "random_scaled_crop", "resize", "scatter", "split_side_by_side", "stack",
+    "random_crop", "random_flip", "random_jpeg", "random_scaled_crop", "resize", "scatter", "split_side_by_side",
+    "stack",
 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from derain.data.patches import Transform, jpeg
+from derain.data.patches import ArraySource, Transform, jpeg, random_crop
 from derain.errors import DerainError
 from derain.synth.params import RainParams
 from derain.synth.preset import Preset, list_presets, load_preset, sample_params
@@ -102,6 +102,28 @@ def camera(images: list[np.ndarray], params: RainParams, rng: np.random.Generato
              else 0.0)
     out = [np.clip(im + noise, 0.0, 1.0).astype(np.float32) for im in images]
     return tuple(jpeg(im, params.jpeg_quality) if params.jpeg_quality else im for im in out)
+
+
+class FixedPairs:
+    """Pairs rendered once and kept, 8-bit as a paired dataset stores them: a small training set
+    that does not grow with the steps (the few-fixed-pairs regime of issue 29)."""
+
+    def __init__(self, mixture: RainMixture, photos: ArraySource, names: list[str], count: int, size: int,
+                 seed: int) -> None:
+        rng = np.random.default_rng([seed, 29])
+        chosen = rng.choice(len(photos), count, replace=count > len(photos))
+        self.pairs: list[tuple[np.ndarray, ...]] = []
+        self.names = []
+        for k, index in enumerate(chosen):
+            crop = random_crop(size)([photos[int(index)][0]], rng)[0]
+            self.pairs.append(tuple(np.round(a * 255.0).astype(np.uint8) for a in mixture.pair(crop, rng)))
+            self.names.append(f"{names[int(index)]}#{k}")
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, ...]:
+        return tuple(a.astype(np.float32) / 255.0 for a in self.pairs[i])
 
 
 def render_rain(mixture: RainMixture) -> Transform:

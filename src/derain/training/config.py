@@ -139,10 +139,17 @@ class PairedConfig(TrainConfig):
     init_parts: str = "all"  # "all" of the distilled student, or its "encoder" only (fresh decoder)
     ssim_weight: float = 1.0  # loss = L1 + ssim_weight * (1 - SSIM)
     distill_weight: float = 0.0  # pull the features toward the initial (distilled) student's
+    # The few-fixed-pairs regime (issue 29): this many pairs, rendered once (the paired sets' share of
+    # them drawn from `pairs`), the same for every seed and arm (`fixed_seed`; `fraction` does not
+    # apply); 0: rain rendered afresh at every step on `fraction` of the photos.
+    fixed_pairs: int = 0
+    fixed_seed: int = 0
 
     def validate(self) -> None:
         super().validate()
         check_fraction(self.fraction)
+        if self.fixed_pairs < 0 or (self.fixed_pairs and self.synth is None):
+            raise DerainError("config: fixed_pairs must be >= 0, and it needs synth (the pairs are rendered)")
         if self.init_parts not in ("all", "encoder"):
             raise DerainError(f"config: init_parts must be 'all' or 'encoder', got {self.init_parts!r}")
         if self.synth is not None:
@@ -162,7 +169,7 @@ class VapourConfig(TrainConfig):
     (its `identity`, `share` and `keep_veil` do not apply: `rain` and `veil` say what is drawn).
     """
 
-    streaks: str = ""  # the finished streak branch (finetune or supervised run / model file) it is joined to
+    streaks: str | None = None  # the finished streak branch (finetune or supervised run / model file) it joins
     synth: MixtureConfig = field(default_factory=MixtureConfig)
     init: str | None = None  # a distill run: the encoder starts from the distilled student's (task transfer)
     rain: float = 0.7  # share of photos with streaks
@@ -174,8 +181,6 @@ class VapourConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        if not self.streaks:
-            raise DerainError("config: streaks must name the streak branch (a finetune or supervised run or model)")
         self.synth.validate()
         if not 0 <= self.rain <= 1 or not 0 <= self.veil <= 1 or not 0 <= self.field_amplitude < 1:
             raise DerainError("config: rain and veil must be in [0, 1] and field_amplitude in [0, 1)")

@@ -21,7 +21,7 @@ from derain.data import (Concat, MixedSampler, PatchSampler, Transform, View, co
                          open_view, random_crop, random_flip, stack)
 from derain.errors import DerainError
 from derain.paths import data_root
-from derain.synth.mixture import STREAKS, MixtureConfig, RainMixture, render_rain
+from derain.synth.mixture import STREAKS, FixedPairs, MixtureConfig, RainMixture, render_rain
 from derain.synth.streaks import StreakBank
 from derain.training.config import PairedConfig, to_dict
 from derain.training.loop import Stage
@@ -58,6 +58,7 @@ class PairedStage(Stage):
         crops = compose(random_crop(cfg.patch), random_flip())
         components: list[tuple[Concat, Transform, float]] = []
         self.pool_size, self.train_names, self.val_names, self.val = 0, [], [], []
+        pool = None
         if cfg.pairs:
             pool = Concat({spec: self._pairs(spec, cfg, root) for spec in cfg.pairs})
             names = pool.names
@@ -77,14 +78,34 @@ class PairedStage(Stage):
             backgrounds = Concat({spec: open_view(spec, root, cache_bytes=cfg.cache_mb << 20)
                                   for spec in cfg.synth.clean})
             names = backgrounds.names
-            chosen = fraction_subset(names, cfg.fraction, cfg.seed)[: cfg.max_images or None]
-            self.background_names = [names[i] for i in chosen]
-            components.append((backgrounds.subset(chosen), compose(crops, render_rain(self.mixture)), cfg.synth.share))
+            if cfg.fixed_pairs:  # instead of the paired sets' fraction and the photos' fresh rain
+                components = self._fixed(cfg, backgrounds, pool, crops)
+            else:
+                chosen = fraction_subset(names, cfg.fraction, cfg.seed)[: cfg.max_images or None]
+                self.background_names = [names[i] for i in chosen]
+                components.append((backgrounds.subset(chosen), compose(crops, render_rain(self.mixture)),
+                                   cfg.synth.share))
             self.val, self.val_names = self._selection(cfg, root)
         if len(components) == 1 and self.mixture is None:  # paired sets only: epochs, as before synthesis existed
             self.sampler: PatchSampler | MixedSampler = PatchSampler(components[0][0], cfg.batch_size, crops, cfg.seed)
         else:
             self.sampler = MixedSampler(components, cfg.batch_size, cfg.seed)
+
+    def _fixed(self, cfg: PairedConfig, backgrounds: Concat, pool: Concat | None,
+               crops: Transform) -> list[tuple[Any, Transform, float]]:
+        """The few-fixed-pairs regime: `fixed_pairs` pairs drawn once by `fixed_seed` (the same for
+        every seed and arm), the paired sets' share of them from `pool`, the rest rendered on crops
+        of the rain-free photos; every pair as likely as any other."""
+        from_pool = round(cfg.fixed_pairs * (1 - cfg.synth.share)) if pool is not None else 0
+        rendered = FixedPairs(self.mixture, backgrounds, backgrounds.names, cfg.fixed_pairs - from_pool,
+                              2 * cfg.patch, cfg.fixed_seed)
+        self.background_names, self.train_names = rendered.names, []
+        components: list[tuple[Any, Transform, float]] = [(rendered, crops, float(len(rendered)))]
+        if from_pool:
+            drawn = sorted(np.random.default_rng([cfg.fixed_seed, 30]).choice(len(pool), from_pool, replace=False))
+            components.append((pool.subset(drawn), crops, float(from_pool)))
+            self.train_names = [pool.names[i] for i in drawn]
+        return components
 
     @staticmethod
     def _mixture(mix: MixtureConfig, root: str | None) -> RainMixture:

@@ -112,6 +112,9 @@ class VapourStage(Stage):
 
     def __init__(self, name: str, cfg: VapourConfig, root: str | None = None) -> None:
         super().__init__(name, cfg)
+        if cfg.streaks is None:
+            raise DerainError("the vapour branch joins a finished streak branch: set streaks "
+                              "(--streaks RUN_DIR_OR_MODEL_FILE of a finetune or supervised run)")
         net = create_model(cfg.arch)
         if not isinstance(net, StreaksVapourNet):
             raise DerainError(f"the vapour stage trains a streaks-and-vapour network (streaks_vapour_s), "
@@ -141,15 +144,20 @@ class VapourStage(Stage):
         return self.sampler.batch(step, rank, world)[0]
 
     def validate(self, device: torch.device) -> dict[str, float]:
-        """The veil map's error, the image unveiled with it, and a rain-free photo's fidelity."""
+        """The veil map's error; the photos with a veil unveiled with it (beside the veiled ones: a
+        photo without one would score 100 dB as it is); the rain-free photos' fidelity."""
         rainy, veiled, clean, target = (t.to(device) for t in self.val)
         vapour = self.module.net.vapour
         pred = vapour(rainy)
         unveiled = unveil(veiled, *upsample(pred, veiled.shape[-2:])).clamp(0, 1)
         kept = unveil(clean, *upsample(vapour(clean), clean.shape[-2:])).clamp(0, 1)
-        return {"val_transmission_l1": float(F.l1_loss(pred[:, :1], target[:, :1])),
-                "val_psnr": batch_psnr(unveiled, clean), "val_psnr_input": batch_psnr(veiled, clean),
-                "val_fidelity": batch_psnr(kept, clean)}
+        scores = {"val_transmission_l1": float(F.l1_loss(pred[:, :1], target[:, :1])),
+                  "val_fidelity": batch_psnr(kept, clean)}
+        with_veil = target[:, 0].amin(dim=(1, 2)) < 1
+        if with_veil.any():
+            scores.update(val_psnr=batch_psnr(unveiled[with_veil], clean[with_veil]),
+                          val_psnr_input=batch_psnr(veiled[with_veil], clean[with_veil]))
+        return scores
 
     def provenance(self) -> dict[str, Any]:
         return {"streaks": self.streaks_from, "init": self.init_from, "train": self.photo_names,

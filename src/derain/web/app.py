@@ -1,7 +1,9 @@
 """The web server: the page, and the small API it drives (curl can drive it too).
 
     GET    /api/config                          models, the default one, the upload limits
-    POST   /api/jobs?filename=NAME[&model=M]    body: the file's bytes -> 202 and the job
+    POST   /api/jobs?filename=NAME[&model=M][&vapour=X]
+                                                body: the file's bytes -> 202 and the job; X: the share
+                                                of the vapour to remove, 0 to 1 (models with a vapour branch)
     GET    /api/jobs/ID                         state, progress, photos ahead, error message
     GET    /api/jobs/ID/before, /after          8-bit JPEG previews at full size, for the slider
     GET    /api/jobs/ID/result                  the derained file: same name, format and bit depth
@@ -21,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
@@ -39,6 +43,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from derain.archs import arch_info, list_models
 from derain.inference import load_model
 from derain.io import IMAGE_EXTENSIONS, MAX_PIXELS, is_image_name
 from derain.paths import DEFAULT_MODEL
@@ -72,10 +77,34 @@ class Rejected(Exception):
         self.status = status
 
 
-def _models(settings: Settings) -> list[dict[str, str]]:
-    """The models a page may choose: the shipped ones and the one `--model` named (never a path sent by a client)."""
+def _models(settings: Settings) -> list[dict[str, Any]]:
+    """The models a page may choose: the shipped ones and the one `--model` named (never a path sent by a
+    client), with whether each can remove vapour and how much it removes by default."""
     names = dict.fromkeys([settings.model, *shipped_models()])
-    return [{"name": n, "description": str(model_info(n).get("description", ""))} for n in names]
+    infos = {n: model_info(n) for n in names}
+    return [{"name": n, "description": str(info.get("description", "")), "vapour": _has_vapour(info),
+             "vapour_default": float(info.get("vapour", 0.0))} for n, info in infos.items()]
+
+
+def _has_vapour(info: dict[str, Any]) -> bool:
+    arch = info.get("arch")
+    return isinstance(arch, str) and arch in list_models() and arch_info(arch).vapour
+
+
+def _vapour(request: Request, model: dict[str, Any]) -> float | None:
+    """The `vapour` query parameter: a share in [0, 1] for a model with a vapour branch (0 for others)."""
+    raw = request.query_params.get("vapour")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise Rejected(400, f"vapour must be a number from 0 to 1, got {raw!r}")
+    if value and not model["vapour"]:
+        raise Rejected(400, f"{model['name']} has no vapour branch, so it cannot remove vapour (vapour must be 0)")
+    return value
 
 
 def _upload_name(raw: str) -> str:
@@ -184,14 +213,15 @@ async def create_job(request: Request) -> Response:
     queue: JobQueue = request.app.state.queue
     name = _upload_name(request.query_params.get("filename", ""))
     model = request.query_params.get("model") or settings.model
-    if model not in {m["name"] for m in request.app.state.models}:
-        raise Rejected(400, f"unknown model {model!r}; this server offers "
-                            f"{', '.join(m['name'] for m in request.app.state.models)}")
+    offered = {m["name"]: m for m in request.app.state.models}
+    if model not in offered:
+        raise Rejected(400, f"unknown model {model!r}; this server offers {', '.join(offered)}")
+    vapour = _vapour(request, offered[model])
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > settings.max_bytes:
         raise _too_large(name, settings.max_bytes)
     try:
-        job = queue.new_job(name, model, request.client.host if request.client else "")
+        job = queue.new_job(name, model, request.client.host if request.client else "", vapour)
     except TooManyUploads as exc:
         raise Rejected(429, str(exc)) from exc
     except QueueFull as exc:

@@ -48,6 +48,7 @@ class Job:
     model: str
     folder: Path
     client: str = ""  # the sender's address, for the per-client limit of uploads
+    vapour: float | None = None  # share of the vapour to remove (None: the model's default)
     state: str = "uploading"  # uploading, queued, running, done, error, cancelled
     progress: float = 0.0  # fraction of the network's tiles done
     message: str = ""
@@ -82,7 +83,7 @@ class JobQueue:
         self._thread = threading.Thread(target=self._work, name="derain-worker", daemon=True)
         self._thread.start()
 
-    def new_job(self, name: str, model: str, client: str = "") -> Job:
+    def new_job(self, name: str, model: str, client: str = "", vapour: float | None = None) -> Job:
         """Reserve a place and a folder for an upload (refused while `max_waiting` photos wait, or
         while `client` is sending `max_per_client` others)."""
         with self._cond:
@@ -93,7 +94,7 @@ class JobQueue:
             waiting = sum(j.state in ("uploading", "queued", "running") for j in self._jobs.values())
             if waiting >= self.max_waiting:
                 raise QueueFull(f"{waiting} photos are already waiting; send {name} when they are done")
-            job = Job(secrets.token_hex(8), name, model, self.root / secrets.token_hex(8), client)
+            job = Job(secrets.token_hex(8), name, model, self.root / secrets.token_hex(8), client, vapour)
             job.folder.mkdir()
             self._jobs[job.id] = job
             return job
@@ -126,7 +127,7 @@ class JobQueue:
                 if other is job:
                     break
                 ahead += other.state in ("queued", "running")
-            return {"id": job.id, "name": job.name, "model": job.model, "state": job.state,
+            return {"id": job.id, "name": job.name, "model": job.model, "vapour": job.vapour, "state": job.state,
                     "progress": round(job.progress, 3), "ahead": ahead if job.state == "queued" else 0,
                     "message": job.message, "before": job.has_before}
 
@@ -208,7 +209,7 @@ class JobQueue:
             self._check(job)
 
         job.message = "deraining"
-        pic.rgb = derainer.remove(pic.rgb, progress)
+        pic.rgb = derainer.remove(pic.rgb, progress, job.vapour)
         job.message = "writing"
         self._check(job)
         write_picture(job.output, pic)

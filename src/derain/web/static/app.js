@@ -17,6 +17,10 @@ async function init() {
     opt.title = m.description;
     $("#model").append(opt);
   }
+  $("#model").addEventListener("change", showVapour);
+  $("#vapour").addEventListener("input", () => { $("#vapour-value").value = `${$("#vapour").value} %`; });
+  showVapour();
+  $("#files").accept = ["image/*", ...config.extensions].join(",");
   $("#limits").textContent = `${config.extensions.join(" ")} · up to ${mib(config.max_bytes)} and ` +
     `${(config.max_pixels / 1e6).toFixed(0)} MP each · nothing leaves this computer`;
   $("#files").addEventListener("change", (e) => { addFiles(e.target.files); e.target.value = ""; });
@@ -26,18 +30,30 @@ async function init() {
   document.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); addFiles(e.dataTransfer.files); });
 }
 
+function chosenModel() { return config.models.find((m) => m.name === $("#model").value); }
+
+// The vapour control: only for a model with a vapour branch, starting at that model's own amount.
+function showVapour() {
+  const model = chosenModel();
+  $("#vapour-control").hidden = !model.vapour;
+  $("#vapour").value = Math.round(100 * model.vapour_default);
+  $("#vapour-value").value = `${$("#vapour").value} %`;
+}
+
 function addFiles(files) {
   for (const file of files) {
-    const card = new Card(file.name, $("#model").value);
+    const vapour = chosenModel().vapour ? Number($("#vapour").value) / 100 : null;
+    const card = new Card(file.name, $("#model").value, vapour);
     uploads = uploads.then(() => card.upload(file));
   }
 }
 
 class Card {
-  constructor(name, model) {
+  constructor(name, model, vapour) {
     this.el = $("#card").content.firstElementChild.cloneNode(true);
     this.name = name;
     this.model = model;
+    this.vapour = vapour;  // null: the model has no vapour branch
     this.job = null;
     $(".name", this.el).textContent = name;
     $(".remove", this.el).addEventListener("click", () => this.remove());
@@ -71,6 +87,7 @@ class Card {
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       const query = new URLSearchParams({ filename: file.name, model: this.model });
+      if (this.vapour !== null) query.set("vapour", this.vapour);
       xhr.open("POST", `/api/jobs?${query}`);
       xhr.setRequestHeader("Content-Type", "application/octet-stream");
       xhr.upload.onprogress = (e) => this.show("uploading", e.lengthComputable ? e.loaded / e.total : 0);
@@ -121,9 +138,10 @@ class Card {
 
   finish() {
     const url = `/api/jobs/${this.job.id}`;
-    this.show(`derained with ${this.job.model}`, 1);
+    const vapour = this.vapour === null ? "" : `, ${Math.round(100 * this.vapour)} % of the vapour removed`;
+    this.show(`derained with ${this.job.model}${vapour}`, 1);
     $(".after", this.el).src = `${url}/after`;
-    $(".slider", this.el).hidden = false;
+    $(".slider-row", this.el).hidden = false;
     this.split(50);
     const link = $(".download", this.el);
     link.href = `${url}/result`;
@@ -138,7 +156,8 @@ class Card {
   }
 
   drag(e) {
-    if ($(".slider", this.el).hidden) return;
+    if ($(".slider-row", this.el).hidden) return;
+    // the slider's step is "any", so its thumb lands exactly where this puts the divider
     const box = $(".stage", this.el).getBoundingClientRect();
     this.split(Math.min(100, Math.max(0, (100 * (e.clientX - box.left)) / box.width)).toFixed(1));
   }
@@ -147,6 +166,9 @@ class Card {
     const viewer = $(".viewer", this.el);
     const actual = viewer.classList.toggle("actual");
     $(".zoom", this.el).textContent = actual ? "Fit" : "100 %";
+    // a photo wider than the viewer scrolls at 100 %: start with the split in the middle of the view
+    const divider = $(".divider", this.el).getBoundingClientRect();
+    viewer.scrollLeft += divider.left + divider.width / 2 - viewer.getBoundingClientRect().left - viewer.clientWidth / 2;
   }
 
   remove() {
