@@ -24,10 +24,13 @@ from derain.paths import DEFAULT_MODEL, data_root
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures"
-COLUMNS = [("rainy input", None), ("PReNet Rain100L", "prenet_rain100l"), ("PReNet Rain100H", "prenet_rain100h"),
-           ("PReNet Rain1400", "prenet_rain1400"), ("PReNet real", "prenet_real"),
-           ("supervised student", "derain_supervised"), ("task-transfer student", "derain_student"),
-           ("streaks only", "derain_streaks")]
+# (title, model, --vapour amount: None for the model's own)
+COLUMNS: list[tuple[str, str | None, float | None]] = [
+    ("rainy input", None, None), ("PReNet Rain100L", "prenet_rain100l", None),
+    ("PReNet Rain100H", "prenet_rain100h", None), ("PReNet Rain1400", "prenet_rain1400", None),
+    ("PReNet real", "prenet_real", None), ("supervised student", "derain_supervised", None),
+    ("task-transfer student", "derain_student", None), ("streaks only", "derain_streaks", None),
+    ("streaks and vapour", "derain_streaks_vapour", None), ("... --vapour 1", "derain_streaks_vapour", 1.0)]
 ROWS, ROW_HEIGHT, ASPECT, GAP, LABEL = 4, 200, 4 / 3, 4, 22
 BEFORE_AFTER = 1  # index among the grid's photos
 
@@ -61,12 +64,12 @@ def main() -> None:
     photos = list_images(data_root() / "real_rainy" / "udgnet43")
     picked = [photos[round(i * (len(photos) - 1) / (ROWS - 1))] for i in range(ROWS)]
     rainy = [read_rgb(p) for p in picked]
-    outputs = {title: rainy if ref is None else [load_model(ref).remove(img) for img in rainy]
-               for title, ref in COLUMNS}
-    cells = [[to_image(outputs[title][r], ROW_HEIGHT) for title, _ in COLUMNS] for r in range(ROWS)]
+    outputs = {title: rainy if ref is None else [load_model(ref, vapour=vapour).remove(img) for img in rainy]
+               for title, ref, vapour in COLUMNS}
+    cells = [[to_image(outputs[title][r], ROW_HEIGHT) for title, _, _ in COLUMNS] for r in range(ROWS)]
     OUT.mkdir(parents=True, exist_ok=True)
-    grid(cells, [t for t, _ in COLUMNS]).save(OUT / "real_grid.jpg", quality=90)
-    default = next(title for title, ref in COLUMNS if ref == DEFAULT_MODEL)
+    grid(cells, [t for t, _, _ in COLUMNS]).save(OUT / "real_grid.jpg", quality=90)
+    default = next(title for title, ref, vapour in COLUMNS if ref == DEFAULT_MODEL and vapour is None)
     pair = [to_image(outputs[t][BEFORE_AFTER], 320) for t in ("rainy input", default)]
     grid([pair], ["rainy (udgnet43 " + picked[BEFORE_AFTER].name + ")", "derain remove (default model)"]).save(
         OUT / "before_after.jpg", quality=90)

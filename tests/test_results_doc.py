@@ -41,7 +41,11 @@ def test_the_default_model_ships_from_the_run_the_rule_picks() -> None:
     results = _results_module()
     pick = results.rule_pick()  # None until both long arms are scored on the selection set
     if pick is not None:
-        assert results.MANIFEST.zoo[results.DEFAULT_MODEL] == pick
+        run = results.MANIFEST.zoo[results.DEFAULT_MODEL]
+        if results.MANIFEST.runs[run].stage == "vapour":  # the pick's model joined to a vapour branch
+            assert pick == results.REFINED and results.selection.vapour_rule(run)["ships"]
+        else:
+            assert run == pick
 
 
 def test_a_long_run_is_described_from_its_model_file_and_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,3 +109,30 @@ def test_ship_refuses_before_the_rule_has_picked_or_when_the_default_disagrees(m
     monkeypatch.setattr(results, "DEFAULT_MODEL", "derain_supervised")
     with pytest.raises(SystemExit, match="nothing to ship" if pick is None else "the ship rule picks"):
         results.ship_selected()
+
+
+@pytest.mark.parametrize("means, veils, failing, amount, ships", [
+    # the highest mean among the amounts that pass every gate; the smaller within 0.1 dB
+    ({0.0: 25.6, 0.25: 26.4, 0.5: 27.0, 0.75: 27.05, 1.0: 27.3}, {0.0: 14.0, 1.0: 22.0}, {1.0}, 0.5, True),
+    ({0.0: 25.6, 0.25: 26.4, 0.5: 27.0, 0.75: 27.5, 1.0: 27.3}, {0.0: 14.0, 1.0: 22.0}, set(), 0.75, True),
+    # only 0 passes: the joined model still ships, removing no vapour unless asked
+    ({0.0: 25.6, 0.25: 26.4, 0.5: 27.0, 0.75: 27.5, 1.0: 27.3}, {0.0: 14.0, 1.0: 22.0}, {0.25, 0.5, 0.75, 1.0},
+     0.0, True),
+    # a branch that gains less than 0.5 dB on `veil` at amount 1 does not ship
+    ({0.0: 25.6, 0.25: 25.6, 0.5: 25.75, 0.75: 25.75, 1.0: 25.8}, {0.0: 14.0, 1.0: 14.3}, set(), 0.5, False),
+    ({0.0: 25.6, 0.25: 26.4, 0.5: 27.0, 0.75: 27.5, 1.0: 27.3}, {0.0: 14.0, 1.0: 22.0},
+     {0.0, 0.25, 0.5, 0.75, 1.0}, None, False),  # nothing passes
+])
+def test_the_vapour_rule(monkeypatch: pytest.MonkeyPatch, means: dict[float, float], veils: dict[float, float],
+                         failing: set[float], amount: float | None, ships: bool) -> None:
+    """docs/DECISIONS.md, "The default amount and the ship rule": gates, then the mean, then do less."""
+    selection = _results_module().selection
+    by_label = {selection.amount_label("run", a): a for a in selection.AMOUNTS}
+    veil = {a: veils.get(a, veils[0.0]) for a in selection.AMOUNTS}
+    # five mixture parts at the mean, and `veil`: the mixture's mean makes the parts' mean with it
+    monkeypatch.setattr(selection, "psnr", lambda label, part: veil[by_label[label]] if part == "veil" else
+                        (6 * means[by_label[label]] - veil[by_label[label]]) / 5 if part in selection.SOURCES else 55.0)
+    monkeypatch.setattr(selection, "gates", lambda label: {"g": by_label[label] not in failing})
+    monkeypatch.setattr(selection, "clips", lambda label: {"eev1": 30.0})
+    rule = selection.vapour_rule("run")
+    assert (rule["amount"], rule["ships"]) == (amount, ships)

@@ -539,8 +539,13 @@ def test_page_offers_the_vapour_control_only_for_models_with_a_vapour_branch(ser
                                                                              browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
+    from selenium.webdriver.support.ui import Select
+
     browser.get(server.url)
     time.sleep(0.5)
+    assert browser.find_element(By.ID, "vapour-control").is_displayed()  # the default has a vapour branch
+    assert browser.find_element(By.ID, "vapour").get_attribute("value") == "0"  # and removes none by default
+    Select(browser.find_element(By.ID, "model")).select_by_value("derain_streaks")
     assert not browser.find_element(By.ID, "vapour-control").is_displayed()
     assert "image/*" in browser.find_element(By.ID, "files").get_attribute("accept")
     srv, model = vapour_server
