@@ -81,9 +81,9 @@ def test_every_evaluation_folder_is_of_a_model_of_the_manifest() -> None:
     names = {*MANIFEST.entries, *MANIFEST.runs, *MANIFEST.zoo, *MANIFEST.exports}
     parts = set(selection.PARTS)
     for folder in (ROOT / "docs" / "eval").iterdir():
-        run, amount, _ = folder.name.partition("-vapour")  # a streaks-and-vapour run at one --vapour amount
+        amount = re.match(r"(.+)-vapour[\d.]+-", folder.name)  # a streaks-and-vapour run at one --vapour amount
         if amount:
-            assert MANIFEST.runs[run].stage == "vapour", folder.name
+            assert MANIFEST.runs[amount.group(1)].stage == "vapour", folder.name
             continue
         label, _, part = folder.name.rpartition("-sel-")
         alone = folder.name.removesuffix(f"-{selection.REAL_REF}")  # the selection's real_ref part
