@@ -221,9 +221,13 @@ def full_arm(stage: str) -> str:
                 if "long" in r.study and r.stage == stage and r.profile == "full" and not r.args)
 
 
+ABLATION = "experiments/configs/ablation-f0.1.yaml"  # the long study's minority-data ablation, both arms
+
+
 def minority_arm(stage: str) -> list[str]:
-    """The long study's minority-data runs of `stage`, in seed order: one config file, only --seed set."""
-    runs = [r for r in MANIFEST.runs.values() if "long" in r.study and r.stage == stage and r.config]
+    """The long study's minority-data runs of `stage`, in seed order: the ablation's one config file,
+    only --seed set (other runs with a config file of their own, e.g. streaks-only, are no seeds of it)."""
+    runs = [r for r in MANIFEST.runs.values() if "long" in r.study and r.stage == stage and r.config == ABLATION]
     return [r.name for r in sorted(runs, key=lambda r: r.seed)]
 
 

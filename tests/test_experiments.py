@@ -130,3 +130,10 @@ def test_the_working_size_rule(large: dict[int, float], clip: dict[int, float], 
 
     table = {n: {"large-heavy": v, "eev1": 30.0, "eev3": 28.0 + clip.get(n, 0.0)} for n, v in large.items()}
     assert work_size.pick(table) == picked
+
+
+def test_the_minority_arms_are_the_ablation_seeds_only() -> None:
+    """streaks-only and the issue-29 runs are supervised runs with configs of their own: no seeds of the
+    ablation (stop 29's claim table averaged streaks-only in as a fourth supervised seed)."""
+    for stage in ("supervised", "finetune"):
+        assert scores.minority_arm(stage) == [f"ablation-{stage}-f0.1-s{seed}" for seed in (0, 1, 2)]
