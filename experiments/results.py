@@ -285,7 +285,9 @@ def section_gap() -> list[str]:
 def section_grid() -> list[str]:
     return ["## 6. Real rain, side by side", "",
             "`python experiments/figures.py`: four `udgnet43` photos spread evenly over the set by name (not",
-            "picked), each derained at full resolution and then scaled down for the page.", "",
+            "picked), each derained as `derain remove` does (photos over 640 px at the working size) and then",
+            "scaled down for the page. The last two columns are the default, `derain_streaks_vapour`, at its",
+            "default `--vapour 0` (the streak branch alone, so the same as `derain_streaks`) and at `--vapour 1`.", "",
             "![real rain grid](figures/real_grid.jpg)", ""]
 
 
