@@ -14,7 +14,8 @@ from derain.errors import DerainError
 
 _REPO = Path(__file__).resolve().parents[2]
 # The shipped model every command uses without -m: the one the ship rules of docs/DECISIONS.md picked
-# (experiments/results.py ship checks it); it removes streaks, and vapour only when asked (--vapour). Here, not in weights.py, so the CLI can name it without torch.
+# (experiments/results.py ship checks it); it removes streaks, and vapour only when asked (--vapour).
+# Here, not in weights.py, so the CLI can name it without torch.
 DEFAULT_MODEL = "derain_streaks_vapour"
 # The shorter side (px) at which the engine derains a larger photo, its change applied at full
 # resolution (derain.inference); 0: every photo at full resolution. docs/DECISIONS.md says why.
