@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,9 @@ def run_cli(*args: str, cwd: Path | None = None, max_file_bytes: int | None = No
 @pytest.fixture
 def rgb_scene() -> np.ndarray:
     return scene()
+
+
+def default_sigint() -> None:
+    """`preexec_fn` of a child the tests stop with SIGINT: a shell starts background jobs (`.ci/run &`)
+    with SIGINT ignored, and children inherit that, so Ctrl-C would never reach them."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

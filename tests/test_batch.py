@@ -20,7 +20,7 @@ import pytest
 
 from derain.io import Picture, write_picture
 
-from conftest import add_streaks, run_cli, scene
+from conftest import add_streaks, default_sigint, run_cli, scene
 
 ray = pytest.importorskip("ray")  # what follows needs the extra derain[ray]
 
@@ -182,7 +182,8 @@ def test_a_stopped_run_ends_on_one_line_and_leaves_no_temporary_file(tmp_path: P
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path / "hook"), env.get("PYTHONPATH")]))
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "derain", "batch", str(tmp_path / "in"), "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=default_sigint)
     deadline = time.monotonic() + 240
     while not (out.is_dir() and any(p.name.startswith((".a.png.", ".b.png.")) for p in out.iterdir())):
         assert proc.poll() is None, proc.communicate()

@@ -23,7 +23,7 @@ from derain.io import Picture, read_picture, write_picture
 from derain.synth.cli import make_stage
 from derain.weights import save_model
 
-from conftest import add_streaks, run_cli, scene
+from conftest import add_streaks, default_sigint, run_cli, scene
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def hidden(folder: Path) -> list[str]:
 def start_until(args: list[str], moment: Callable[[], bool]) -> subprocess.Popen[str]:
     """Start `derain ARGS` and return once `moment()` holds (the run is then in the middle of its work)."""
     proc = subprocess.Popen([sys.executable, "-m", "derain", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 240
     while not moment():
         assert proc.poll() is None, f"finished before the moment came: {proc.communicate()}"

@@ -25,7 +25,7 @@ from derain.io import MAX_PIXELS, Picture, write_picture
 from derain.synth.clip import write_clip
 from derain.video import TemporalFilter, VideoSettings, flicker, read_frames, write_video
 
-from conftest import add_streaks, run_cli, scene
+from conftest import add_streaks, default_sigint, run_cli, scene
 
 av = pytest.importorskip("av")
 
@@ -227,7 +227,7 @@ def test_a_stopped_run_leaves_no_output(long_clip: Path, tmp_path: Path, sig: in
     out.mkdir()
     before = digest(long_clip)
     proc = subprocess.Popen([sys.executable, "-m", "derain", "remove", str(long_clip), "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 240
     while not any(out.iterdir()):  # the temporary file: the encoder is running
         assert proc.poll() is None, proc.communicate()
