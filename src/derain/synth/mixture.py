@@ -16,6 +16,7 @@ which is also what a real reference (a temporal median, vapour included) rewards
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -102,6 +103,17 @@ def camera(images: list[np.ndarray], params: RainParams, rng: np.random.Generato
              else 0.0)
     out = [np.clip(im + noise, 0.0, 1.0).astype(np.float32) for im in images]
     return tuple(jpeg(im, params.jpeg_quality) if params.jpeg_quality else im for im in out)
+
+
+def open_mixture(mix: MixtureConfig, root: str | None = None) -> RainMixture:
+    """The mixture a config describes, its streak bank opened under the data root if it draws from one."""
+    from derain.paths import data_root
+
+    streaks = None
+    if mix.sources.get(STREAKS, 0) > 0:
+        folder = Path(mix.streaks)
+        streaks = StreakBank(folder if folder.is_absolute() else data_root(root) / folder)
+    return RainMixture(mix, streaks)
 
 
 class FixedPairs:

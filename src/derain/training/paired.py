@@ -10,7 +10,6 @@ from a finished supervised model (`init`), to refine it on other pairs or target
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +19,7 @@ from derain.archs import arch_info, create_model
 from derain.data import (Concat, MixedSampler, PatchSampler, Transform, View, compose, fixed_patches, fraction_subset,
                          open_view, random_crop, random_flip, stack)
 from derain.errors import DerainError
-from derain.paths import data_root
-from derain.synth.mixture import STREAKS, FixedPairs, MixtureConfig, RainMixture, render_rain
-from derain.synth.streaks import StreakBank
+from derain.synth.mixture import FixedPairs, open_mixture, render_rain
 from derain.training.config import PairedConfig, to_dict
 from derain.training.loop import Stage
 from derain.training.losses import Restoration, batch_psnr
@@ -74,7 +71,7 @@ class PairedStage(Stage):
             components.append((pool.subset(chosen), crops, share))
         self.mixture = None
         if cfg.synth is not None:
-            self.mixture = self._mixture(cfg.synth, root)
+            self.mixture = open_mixture(cfg.synth, root)
             backgrounds = Concat({spec: open_view(spec, root, cache_bytes=cfg.cache_mb << 20)
                                   for spec in cfg.synth.clean})
             names = backgrounds.names
@@ -106,14 +103,6 @@ class PairedStage(Stage):
             components.append((pool.subset(drawn), crops, float(from_pool)))
             self.train_names = [pool.names[i] for i in drawn]
         return components
-
-    @staticmethod
-    def _mixture(mix: MixtureConfig, root: str | None) -> RainMixture:
-        streaks = None
-        if mix.sources.get(STREAKS, 0) > 0:
-            folder = Path(mix.streaks)
-            streaks = StreakBank(folder if folder.is_absolute() else data_root(root) / folder)
-        return RainMixture(mix, streaks)
 
     def _selection(self, cfg: PairedConfig, root: str | None) -> tuple[list[torch.Tensor], list[str]]:
         """Validation: rain-free held-out photos, each rained on by every source in turn, and as they are.

@@ -27,13 +27,12 @@ from derain.archs.vapour import GRID, SIZE, upsample
 from derain.data import Concat, MixedSampler, Transform, fixed_patches, fraction_subset, open_view, resize, stack
 from derain.errors import DerainError
 from derain.formation import MIN_TRANSMISSION, depth_gradient, unveil, veil
-from derain.synth.mixture import RainMixture, camera
+from derain.synth.mixture import RainMixture, camera, open_mixture
 from derain.synth.preset import load_preset, sample_params
 from derain.synth.render import composite
 from derain.training.config import VapourConfig, to_dict
 from derain.training.loop import Stage
 from derain.training.losses import batch_psnr
-from derain.training.paired import PairedStage
 from derain.weights import load_trained
 
 NEUTRAL_AIRLIGHT = 0.5  # the airlight target where there is no veil (it weighs nothing there)
@@ -130,7 +129,7 @@ class VapourStage(Stage):
             net.vapour.encoder.load_state_dict(student.encoder.state_dict())
             self.init_from = str(init_path)
         self.module = VapourLoss(net, cfg.airlight_weight, cfg.image_weight)
-        mixture = PairedStage._mixture(cfg.synth, root)
+        mixture = open_mixture(cfg.synth, root)
         photos = Concat({spec: open_view(spec, root, cache_bytes=cfg.cache_mb << 20) for spec in cfg.synth.clean})
         chosen = fraction_subset(photos.names, 1.0, cfg.seed)[: cfg.max_images or None]
         self.photo_names = [photos.names[i] for i in chosen]
