@@ -43,7 +43,7 @@ warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ...and only w
 
 
 DEFAULT_QUALITY = 95  # JPEG/WebP quality when the input's is unknown (not a JPEG) and none is asked
-# zlib level of PNG outputs: 1 writes a 12-MP photo 3.7x faster than Pillow's default 6, for files 3 %
+# zlib level of PNG outputs: 1 writes a 12-MP photo about 4x faster than Pillow's default 6, for files 3 %
 # larger on the Kodak photos and 21 % on the synthetic one of benchmarks/bench_e2e.py (docs/benchmarks/e2e.json)
 PNG_LEVEL = 1
 # EXIF's IFD 0 tags a TIFF holds alike: Make, Model, Orientation, DateTime, Artist, Copyright

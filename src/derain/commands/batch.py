@@ -49,7 +49,7 @@ INSTALL_HINT = "derain batch needs Ray: pip install 'derain[ray]'"
               help="Redo and replace existing outputs (default: skip them, so a re-run resumes).")
 @click.option("--png-compression", default=PNG_LEVEL, show_default=True, type=click.IntRange(0, 9),
               help="zlib level of PNG outputs: 1 is fast; 6 (Pillow's default) makes photos 3-20 % smaller and "
-                   "writes them about 3.5x slower, 9 slower still.")
+                   "writes them about 4x slower, 9 slower still.")
 def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str | None, actors: int | None,
           tile: str, overlap: int, vapour: float | None, overwrite: bool, png_compression: int) -> None:
     """Derain INPUTS on Ray: image files, folders, globs, .txt lists (one input per line) or URIs

@@ -116,7 +116,7 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never inputs).")
 @click.option("--png-compression", default=PNG_LEVEL, show_default=True, type=click.IntRange(0, 9),
               help="zlib level of PNG outputs: 1 is fast; 6 (Pillow's default) makes photos 3-20 % smaller and "
-                   "writes them about 3.5x slower, 9 slower still.")
+                   "writes them about 4x slower, 9 slower still.")
 @click.option("--video-codec", default="auto", show_default=True,
               help="Video encoder: libx264, libx265, libvpx-vp9; auto is libvpx-vp9 for .webm, libx264 otherwise.")
 @click.option("--crf", type=click.IntRange(0, 63),
