@@ -163,3 +163,35 @@ def test_bad_numbers_are_one_line_usage_errors(images: Path, tmp_path: Path, arg
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("derain: error:") and args[-2] in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_runs_as_a_pipeline_with_the_outputs_and_messages_of_one_file_at_a_time(images: Path,
+                                                                                        tmp_path: Path) -> None:
+    """Issue 31: with several files, decoding the next photo and encoding the previous one overlap
+    the network; the files written and the lines printed are those of one photo at a time."""
+    write_picture(images / "img2.png", Picture(add_streaks(scene(40, 56, seed=2), seed=2), bit_depth=16))
+    (images / "img0b.png").write_bytes(b"not a png")  # failures between good photos, in input order
+    (images / "img1b.jpg").write_bytes(b"")
+    proc = run_cli("remove", str(images), "-o", str(tmp_path / "all"))
+    assert proc.returncode == 1, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("derain: error:")]
+    assert [Path(line.split()[2].rstrip(":")).name for line in errors] == ["img0b.png", "img1b.jpg"], proc.stderr
+    assert "derained 3 of 5 images" in proc.stderr
+    for name in ("img0.png", "img1.jpg", "img2.png"):
+        one = run_cli("remove", str(images / name), "-o", str(tmp_path / "one"))
+        assert one.returncode == 0, one.stderr
+        assert (tmp_path / "all" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["img0.png", "img1.jpg", "img2.png"]
+
+
+def test_png_compression_level(images: Path, tmp_path: Path) -> None:
+    """Issue 31: PNGs are written at zlib level 1 unless asked; levels outside 0-9 are refused on one line."""
+    sizes = {}
+    for level in ("0", "9"):
+        proc = run_cli("remove", str(images / "img0.png"), "-o", str(tmp_path / level), "--png-compression", level)
+        assert proc.returncode == 0, proc.stderr
+        sizes[level] = (tmp_path / level / "img0.png").stat().st_size
+    assert sizes["0"] > 48 * 64 * 3 > sizes["9"]  # stored, then deflated
+    assert np.array_equal(read_picture(tmp_path / "0" / "img0.png").rgb, read_picture(tmp_path / "9" / "img0.png").rgb)
+    proc = run_cli("remove", str(images / "img0.png"), "-o", str(tmp_path / "bad"), "--png-compression", "10")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--png-compression" in proc.stderr, proc.stderr

@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import derain
+from derain.archs import create_model
+from derain.archs.vapour import SIZE
 from derain.errors import DerainError
-from derain.inference import DEFAULT_OVERLAP, Derainer, _starts
+from derain.formation import unveil
+from derain.inference import DEFAULT_OVERLAP, FAST_TILE_PIXELS, Derainer, _ramp, _starts
 
 from conftest import add_streaks, scene
 
@@ -168,3 +172,131 @@ def test_unknown_device_is_a_clear_error() -> None:
         Derainer(derain.create_model("rain_unet_s"), device="gpu")
     with pytest.raises(DerainError, match="device"):
         Derainer(derain.create_model("rain_unet_s"), device="cuda:7")
+
+
+def reference_remove(d: Derainer, image: np.ndarray, amount: float) -> np.ndarray:
+    """The engine before issue 31, written plainly: the photo in float whole, tiles blended by
+    dividing by the summed weights, the change and the veil upsampled whole, rounded at the end."""
+    arr = np.asarray(image)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype, 1.0)
+    x = arr.astype(np.float32) / scale
+    x = x[..., None] if x.ndim == 2 else x
+    color = x[..., :3] if x.shape[2] >= 3 else np.repeat(x, 3, axis=2)
+    rgb = torch.from_numpy(np.ascontiguousarray(color.transpose(2, 0, 1)))
+    _, h, w = rgb.shape
+
+    def tiled(img: torch.Tensor) -> torch.Tensor:
+        _, ih, iw = img.shape
+        tile = d.tile
+        if tile == 0 or (ih <= tile and iw <= tile):
+            return d.forward(img[None])[0]
+        out, weight = torch.zeros_like(img), torch.zeros(1, ih, iw)
+        for y in _starts(ih, tile, d.overlap, d.align):
+            for x0 in _starts(iw, tile, d.overlap, d.align):
+                th, tw = min(tile, ih - y), min(tile, iw - x0)
+                wt = _ramp(th, d.overlap, y > 0, y + th < ih)[:, None] * _ramp(tw, d.overlap, x0 > 0, x0 + tw < iw)
+                out[:, y:y + th, x0:x0 + tw] += d.forward(img[None, :, y:y + th, x0:x0 + tw])[0] * wt
+                weight[:, y:y + th, x0:x0 + tw] += wt
+        return out / weight
+
+    if d.work_size and min(h, w) > d.work_size:
+        factor = d.work_size / min(h, w)
+        small = F.interpolate(rgb[None], size=(round(h * factor), round(w * factor)), mode="bilinear",
+                              antialias=True)
+        change = tiled(small[0])[None] - small
+        out = (rgb + F.interpolate(change, size=(h, w), mode="bilinear")[0]).clamp(0, 1)
+    else:
+        out = tiled(rgb)
+    if amount:
+        veil_map = d.veil(F.interpolate(rgb[None], size=(SIZE, SIZE), mode="bilinear", antialias=True))
+        full = F.interpolate(veil_map, size=(h, w), mode="bilinear")[0]
+        out = unveil(out, full[:1], full[1:], amount).clamp(0, 1)
+    res = out.numpy().transpose(1, 2, 0)
+    if x.shape[2] == 1:
+        res = res.mean(axis=2, keepdims=True)
+    elif x.shape[2] == 4:
+        res = np.concatenate([res, x[..., 3:]], axis=2)
+    res = res.reshape(arr.shape)
+    return np.round(res * scale).astype(arr.dtype) if scale > 1 else res.astype(arr.dtype)
+
+
+@pytest.fixture(scope="module")
+def joined() -> torch.nn.Module:
+    """A random streaks-and-vapour model that changes the photo: perturbed streak branch (it starts
+    as the identity), a visible veil (T about 0.6)."""
+    torch.manual_seed(0)
+    model = create_model("streaks_vapour_s").eval()
+    with torch.no_grad():
+        for p in model.streaks.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    torch.nn.init.normal_(model.vapour.transmission.weight, std=0.05)
+    torch.nn.init.constant_(model.vapour.transmission.bias, 0.0)
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("work_size", [0, 64])
+@pytest.mark.parametrize("tile", [0, 48])
+@pytest.mark.parametrize("amount", [0.0, 1.0])
+def test_engine_matches_the_plain_reference(joined: torch.nn.Module, dtype: type, work_size: int, tile: int,
+                                            amount: float) -> None:
+    """Issue 31: the engine reads the photo in bands and tiles, upsamples in bands and rounds once;
+    its output stays within 1/255 of the plain engine's for every input kind and path (in practice a
+    rounding flip here and there)."""
+    rgb = add_streaks(scene(120, 157, seed=2), seed=2)
+    top = {np.uint8: 255, np.uint16: 65535}.get(dtype, 1)
+    image = np.round(rgb * top).astype(dtype) if top > 1 else rgb.astype(dtype)
+    d = Derainer(joined, tile=tile, overlap=16, work_size=work_size)
+    out, ref = d.remove(image, vapour=amount), reference_remove(d, image, amount)
+    assert out.dtype == ref.dtype and out.shape == ref.shape
+    assert np.abs(out.astype(np.float64) - ref).max() <= top / 255
+    assert np.abs(ref.astype(np.float64) / top - rgb).mean() > 0.005  # the model really changes the photo
+
+
+@pytest.mark.parametrize("channels", [None, 1, 4])
+def test_gray_and_alpha_match_the_plain_reference(joined: torch.nn.Module, channels: int | None) -> None:
+    rgb = add_streaks(scene(90, 130, seed=3), seed=3)
+    image = {None: rgb.mean(axis=2), 1: rgb.mean(axis=2, keepdims=True),
+             4: np.concatenate([rgb, np.linspace(0, 1, 90 * 130).reshape(90, 130, 1)], axis=2)}[channels]
+    image = np.round(image * 255).astype(np.uint8)
+    d = Derainer(joined, tile=48, overlap=16, work_size=64)
+    out = d.remove(image, vapour=1.0)
+    assert np.abs(out.astype(int) - reference_remove(d, image, 1.0)).max() <= 1
+    if channels == 4:
+        assert np.array_equal(out[..., 3], image[..., 3])
+
+
+def test_the_engine_leaves_the_callers_photo_alone() -> None:
+    """Float32 photos are read in place (no copy): a network that hands its input back must not
+    let the engine write into the caller's array."""
+    photo = scene(50, 60)
+    before = photo.copy()
+    out = Derainer(lambda batch: batch, tile=0, work_size=0).remove(photo)
+    assert np.array_equal(photo, before) and np.array_equal(out, photo)
+
+
+class Counting(torch.nn.Module):
+    """The identity, counting the pixels it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tiles: list[tuple[int, int]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.tiles.append(tuple(x.shape[-2:]))
+        return x
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_automatic_tiles_see_at_most_115_percent_of_a_12mp_photo(backend: str) -> None:
+    """Issue 31: 768-px tiles overlapping by 96 px made the network see 1.47x a 12-MP photo's
+    pixels; tiles sized by the memory budget see at most 1.15x, none larger than FAST_TILE_PIXELS."""
+    counting = Counting()
+    d = Derainer(counting, work_size=0)
+    if backend == "onnx":  # the runner's budget, with a callable in its place
+        d.forward, d.tile_mib_per_mp = counting, 150
+    photo = np.zeros((3000, 4000, 3), np.uint8)
+    assert np.array_equal(d.remove(photo), photo)
+    seen = sum(h * w for h, w in counting.tiles)
+    assert len(counting.tiles) > 1 and seen <= 1.15 * photo.shape[0] * photo.shape[1]
+    assert max(h * w for h, w in counting.tiles) <= FAST_TILE_PIXELS

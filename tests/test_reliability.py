@@ -309,3 +309,22 @@ def test_models_says_which_peers_run_here_and_commands_refuse_the_others_alike(p
         proc = run_cli(*args, "-m", "prenet_rain100h")
         assert (proc.returncode, proc.stderr) == (2, refusal), args
         assert not out.exists()
+
+
+def test_ctrl_c_in_a_folder_run_leaves_only_finished_outputs(big_photo: Path, tmp_path: Path) -> None:
+    """Issue 31: a folder is a pipeline (the previous photo is written while this one is derained);
+    Ctrl-C there finishes the write under way and starts nothing else: no temporary file is left,
+    and every output present is whole."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        (folder / name).write_bytes(big_photo.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = start_until(["remove", str(folder), "-o", str(out)], lambda: bool(hidden(out)))
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 130 and stderr.splitlines()[-1] == "derain: aborted", stderr
+    assert hidden(out) == [] and len(list(out.iterdir())) < 4
+    for done in out.iterdir():
+        assert read_picture(done).rgb.shape == (1000, 1000, 3)
