@@ -83,6 +83,7 @@ def test_without_the_extra_says_how_to_install(tmp_path: Path) -> None:
     (["-m", "no_such_model"], "no_such_model"),
     (["--tile", "big"], "--tile"),
     (["--png-compression", "10"], "--png-compression"),
+    (["--jpeg-quality", "0"], "--jpeg-quality"),
     (["--address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
 ])
 def test_usage_errors_exit_2_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:

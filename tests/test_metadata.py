@@ -13,7 +13,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
-from derain.io import DEFAULT_QUALITY, Picture, estimate_jpeg_quality, read_picture, write_picture
+from derain.io import DEFAULT_QUALITY, Encoding, Picture, estimate_jpeg_quality, read_picture, write_picture
 
 from conftest import add_streaks, run_cli, scene
 
@@ -163,7 +163,7 @@ def test_jpeg_written_at_the_input_quality_and_subsampling(tmp_path: Path, subsa
 
 def test_explicit_quality_and_non_jpeg_inputs(tmp_path: Path) -> None:
     phone_jpeg(tmp_path / "in.jpg", quality=70, h=48, w=64)
-    write_picture(tmp_path / "asked.jpg", read_picture(tmp_path / "in.jpg"), quality=40)
+    write_picture(tmp_path / "asked.jpg", read_picture(tmp_path / "in.jpg"), encoding=Encoding(quality=40))
     Image.fromarray((scene() * 255).astype(np.uint8)).save(tmp_path / "in.png")
     write_picture(tmp_path / "from_png.jpg", read_picture(tmp_path / "in.png"))
     with Image.open(tmp_path / "asked.jpg") as asked, Image.open(tmp_path / "from_png.jpg") as from_png:
@@ -208,3 +208,17 @@ def test_cli_keeps_metadata_quality_and_size(tmp_path: Path) -> None:
         assert im.size == (480, 640)  # upright pixels, orientation 1
         assert abs(estimate_jpeg_quality(im.quantization) - 80) <= 1 and JpegImagePlugin.get_sampling(im) == 2
     assert out.stat().st_size <= 1.3 * src.stat().st_size
+
+
+def test_cli_jpeg_quality_option(tmp_path: Path) -> None:
+    """`--jpeg-quality` overrides the input's quality; values outside 1-100 are one line, exit 2, no output."""
+    src = tmp_path / "photo.jpg"
+    phone_jpeg(src, quality=80, h=48, w=64)
+    proc = run_cli("remove", str(src), "--jpeg-quality", "50")
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(tmp_path / "photo_derained.jpg") as im:
+        assert estimate_jpeg_quality(im.quantization) == 50
+    for bad in ("0", "101", "high"):
+        proc = run_cli("remove", str(src), "-o", str(tmp_path / "bad"), "--jpeg-quality", bad)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--jpeg-quality" in proc.stderr, proc.stderr
+    assert not (tmp_path / "bad").exists()

@@ -40,7 +40,7 @@ from ray.util.annotations import RayDeprecationWarning
 from derain.commands.remove import expand_inputs, plan_outputs
 from derain.errors import DerainError
 from derain.inference import Derainer
-from derain.io import IMAGE_EXTENSIONS, PNG_LEVEL, is_image_name, read_picture, write_picture
+from derain.io import IMAGE_EXTENSIONS, Encoding, is_image_name, read_picture, write_picture
 
 READ_CPUS = 0.25  # a read task only moves bytes: a quarter CPU lets it run beside busy actors
 MAX_TASK_RETRIES = 2  # an image whose actor dies is tried 3 times in all, then reported as failed
@@ -153,9 +153,9 @@ def fetch(row: dict[str, Any]) -> dict[str, Any]:
 class DerainActor:
     """A model held by one Ray actor: decodes, derains and writes one image per call."""
 
-    def __init__(self, derainer: Derainer, threads: int, overwrite: bool, png_level: int = PNG_LEVEL) -> None:
+    def __init__(self, derainer: Derainer, threads: int, overwrite: bool, encoding: Encoding = Encoding()) -> None:
         torch.set_num_threads(threads)
-        self.derainer, self.overwrite, self.png_level = derainer, overwrite, png_level
+        self.derainer, self.overwrite, self.encoding = derainer, overwrite, encoding
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         errors = [error or self.derain(src, Path(dst), data)
@@ -170,7 +170,7 @@ class DerainActor:
                 tmp.write_bytes(data)
                 pic = read_picture(tmp)
                 pic.rgb = self.derainer.remove(pic.rgb)
-                write_picture(dst, pic, overwrite=self.overwrite, png_level=self.png_level)
+                write_picture(dst, pic, overwrite=self.overwrite, encoding=self.encoding)
                 return ""
             except DerainError as exc:
                 message = str(exc).replace(str(tmp), src)
@@ -257,7 +257,7 @@ def _quiet_ray_data() -> None:
 
 
 def run(job: Job, derainer: Derainer, sizing: Sizing, overwrite: bool,
-        png_level: int = PNG_LEVEL) -> Iterator[tuple[str, str]]:
+        encoding: Encoding = Encoding()) -> Iterator[tuple[str, str]]:
     """Derain the job on the connected Ray cluster; yields (source, error or '') per image as they
     finish, then each image whose worker kept dying with its error line."""
     _quiet_ray_data()
@@ -270,7 +270,7 @@ def run(job: Job, derainer: Derainer, sizing: Sizing, overwrite: bool,
               .map_batches(DerainActor, batch_size=1, batch_format="numpy", compute=pool,
                            num_cpus=sizing.cpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
                            fn_constructor_kwargs={"derainer": derainer, "threads": sizing.threads,
-                                                  "overwrite": overwrite, "png_level": png_level}))
+                                                  "overwrite": overwrite, "encoding": encoding}))
     pending = set(job.sources)
     for row in ds.iter_rows():
         pending.discard(row["source"])
@@ -280,11 +280,11 @@ def run(job: Job, derainer: Derainer, sizing: Sizing, overwrite: bool,
 
 
 def run_anywhere(job: Job, derainer: Derainer, sizing: Sizing, overwrite: bool,
-                 png_level: int = PNG_LEVEL) -> Iterator[tuple[str, str]]:
+                 encoding: Encoding = Encoding()) -> Iterator[tuple[str, str]]:
     """`run`, also through Ray Client (ray://), which cannot drive a dataset from outside the
     cluster: there a task inside the cluster drives it and the results come back at the end."""
     if not ray.util.client.ray.is_connected():
-        yield from run(job, derainer, sizing, overwrite, png_level)
+        yield from run(job, derainer, sizing, overwrite, encoding)
         return
-    drive = ray.remote(num_cpus=0)(lambda: list(run(job, derainer, sizing, overwrite, png_level)))
+    drive = ray.remote(num_cpus=0)(lambda: list(run(job, derainer, sizing, overwrite, encoding)))
     yield from ray.get(drive.remote())

@@ -11,12 +11,14 @@ SIGTERM is handled like Ctrl-C: the work stops, temporary files and folders are 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import os
 import signal
 import sys
 import warnings
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -63,6 +65,25 @@ def vapour_option(help_more: str = "") -> Any:
                         help="Share of the rain's vapour (the veil, haze) to remove, 0 to 1; streaks are always "
                              "removed. Default: the model's own (0 keeps the veil); only models with a vapour branch "
                              "(derain_streaks_vapour) take more than 0." + help_more)
+
+
+def encoding_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--jpeg-quality` and `--png-compression`, shared by the commands that write photos and handed
+    to them as one `encoding` (`derain.io.Encoding`)."""
+    from derain.io import PNG_LEVEL, Encoding  # only once a command that writes photos is imported
+
+    @functools.wraps(command)
+    def with_encoding(*args: Any, jpeg_quality: int | None, png_compression: int, **kwargs: Any) -> Any:
+        return command(*args, encoding=Encoding(jpeg_quality, png_compression), **kwargs)
+
+    with_encoding = click.option(
+        "--png-compression", default=PNG_LEVEL, show_default=True, type=click.IntRange(0, 9),
+        help="zlib level of PNG outputs: 1 is fast; 6 (Pillow's default) makes photos 3-20 % smaller and writes "
+             "them about 4x slower, 9 slower still.")(with_encoding)
+    return click.option(
+        "--jpeg-quality", type=click.IntRange(1, 100),
+        help="Quality of JPEG (and lossy WebP) outputs. Default: a JPEG input's own, estimated from its "
+             "quantisation tables (so the output is about its size), else 95.")(with_encoding)
 
 
 class LazyGroup(click.Group):

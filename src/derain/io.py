@@ -46,6 +46,14 @@ DEFAULT_QUALITY = 95  # JPEG/WebP quality when the input's is unknown (not a JPE
 # zlib level of PNG outputs: 1 writes a 12-MP photo about 4x faster than Pillow's default 6, for files 3 %
 # larger on the Kodak photos and 21 % on the synthetic one of benchmarks/bench_e2e.py (docs/benchmarks/e2e.json)
 PNG_LEVEL = 1
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How outputs are compressed, chosen once for a run (`--jpeg-quality`, `--png-compression`)."""
+
+    quality: int | None = None  # JPEG/WebP 1-100; None keeps a JPEG input's (else DEFAULT_QUALITY)
+    png_level: int = PNG_LEVEL  # zlib 0-9
 # EXIF's IFD 0 tags a TIFF holds alike: Make, Model, Orientation, DateTime, Artist, Copyright
 _TIFF_EXIF_TAGS = (0x010F, 0x0110, 0x0112, 0x0132, 0x013B, 0x8298)
 _PNG_META_CHUNKS = (b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"eXIf")
@@ -297,8 +305,9 @@ def _quantize(arr: np.ndarray, bit_depth: int) -> np.ndarray:
     return out
 
 
-def _pillow_options(fmt: str, meta: Metadata, quality: int | None, png_level: int) -> dict[str, Any]:
-    """`Image.save` options writing `meta` where `fmt` has a place for it, at `quality` (None: the input's)."""
+def _pillow_options(fmt: str, meta: Metadata, encoding: Encoding) -> dict[str, Any]:
+    """`Image.save` options writing `meta` where `fmt` has a place for it, compressed as `encoding` says."""
+    quality = encoding.quality
     if fmt == "JPEG":
         options = {"quality": (meta.jpeg_quality or DEFAULT_QUALITY) if quality is None else quality,
                    "subsampling": meta.jpeg_subsampling, "exif": meta.exif, "icc_profile": meta.icc,
@@ -315,7 +324,7 @@ def _pillow_options(fmt: str, meta: Metadata, quality: int | None, png_level: in
             info.add_text(key, value, zip=len(value) > 1024)
         if meta.xmp:
             info.add_itxt(_PNG_XMP_KEY, meta.xmp.decode("utf-8", "replace"))
-        options = {"compress_level": png_level, "pnginfo": info, "exif": meta.exif, "icc_profile": meta.icc,
+        options = {"compress_level": encoding.png_level, "pnginfo": info, "exif": meta.exif, "icc_profile": meta.icc,
                    "dpi": meta.dpi}
     else:
         options = {"dpi": meta.dpi}  # BMP
@@ -325,7 +334,7 @@ def _pillow_options(fmt: str, meta: Metadata, quality: int | None, png_level: in
 def _png16_chunks(meta: Metadata) -> list[tuple[bytes, bytes]]:
     """Metadata chunks for a PNG pypng writes, encoded by Pillow in a 1-pixel PNG."""
     buf = io.BytesIO()
-    Image.new("L", (1, 1)).save(buf, format="PNG", **_pillow_options("PNG", meta, None, 6))
+    Image.new("L", (1, 1)).save(buf, format="PNG", **_pillow_options("PNG", meta, Encoding()))
     return [chunk for chunk in png.Reader(bytes=buf.getvalue()).chunks() if chunk[0] in _PNG_META_CHUNKS]
 
 
@@ -343,7 +352,7 @@ def _tiff_options(meta: Metadata) -> dict[str, Any]:
     return options
 
 
-def _encode(path: Path, target: Path, pic: Picture, quality: int | None, png_level: int) -> None:
+def _encode(path: Path, target: Path, pic: Picture, encoding: Encoding) -> None:
     """Write `pic` to `path` in the format named by `target`'s extension."""
     ext = target.suffix.lower()
     chans = pic.rgb.mean(axis=2, keepdims=True) if pic.grayscale else pic.rgb
@@ -362,7 +371,7 @@ def _encode(path: Path, target: Path, pic: Picture, quality: int | None, png_lev
     elif ext == ".png" and depth == 16:
         h, w, c = data.shape
         buf = io.BytesIO()
-        png.Writer(w, h, greyscale=c <= 2, alpha=c in (2, 4), bitdepth=16, compression=png_level).write(
+        png.Writer(w, h, greyscale=c <= 2, alpha=c in (2, 4), bitdepth=16, compression=encoding.png_level).write(
             buf, data.reshape(h, w * c))
         chunks = list(png.Reader(bytes=buf.getvalue()).chunks())
         with path.open("wb") as fh:  # metadata right after the header, where iCCP must be
@@ -375,16 +384,16 @@ def _encode(path: Path, target: Path, pic: Picture, quality: int | None, png_lev
             im = im.convert(im.mode[:-1])  # JPEG has no alpha
         elif fmt == "BMP" and im.mode == "LA":
             im = im.convert("RGBA")  # BMP has no gray+alpha mode
-        im.save(path, format=fmt, **_pillow_options(fmt, pic.meta, quality, png_level))
+        im.save(path, format=fmt, **_pillow_options(fmt, pic.meta, encoding))
 
 
-def write_picture(path: str | os.PathLike[str], pic: Picture, overwrite: bool = False, quality: int | None = None,
-                  png_level: int = PNG_LEVEL) -> None:
+def write_picture(path: str | os.PathLike[str], pic: Picture, overwrite: bool = False,
+                  encoding: Encoding = Encoding()) -> None:
     """Atomically write `pic` to `path` (format from the extension), with the metadata it carries.
 
-    `quality` is for JPEG/WebP; None keeps a JPEG input's (else `DEFAULT_QUALITY`), so the output
-    is about the input's size. `png_level` is zlib's 0-9 for PNG (`PNG_LEVEL` says why 1). TIFF is
-    written uncompressed, the fastest there is.
+    A JPEG is written at the input's quality unless `encoding` names one, so the output is about
+    the input's size; a PNG at `encoding.png_level` (`PNG_LEVEL` says why 1). TIFF is written
+    uncompressed, the fastest there is.
     """
     target = Path(path)
     if target.exists() and not overwrite:
@@ -394,16 +403,16 @@ def write_picture(path: str | os.PathLike[str], pic: Picture, overwrite: bool = 
                           f"use one of {', '.join(IMAGE_EXTENSIONS)}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, lambda tmp: _encode(tmp, target, pic, quality, png_level), suffix=target.suffix,
+        atomic_write(target, lambda tmp: _encode(tmp, target, pic, encoding), suffix=target.suffix,
                      overwrite=overwrite)
     except OSError as exc:
         raise DerainError(f"{target}: cannot write ({exc.strerror or exc})") from exc
 
 
 def write_rgb(path: str | os.PathLike[str], rgb: np.ndarray, overwrite: bool = False,
-              png_level: int = PNG_LEVEL) -> None:
+              encoding: Encoding = Encoding()) -> None:
     """Write an RGB float array in [0, 1] as an 8-bit image (atomically)."""
-    write_picture(path, Picture(np.asarray(rgb, dtype=np.float32)), overwrite=overwrite, png_level=png_level)
+    write_picture(path, Picture(np.asarray(rgb, dtype=np.float32)), overwrite=overwrite, encoding=encoding)
 
 
 def is_image_name(path: Path) -> bool:

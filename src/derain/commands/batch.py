@@ -18,9 +18,9 @@ import click
 from tqdm import tqdm
 
 from derain.atomic import check_writable, remove_temporaries
-from derain.cli import vapour_option
+from derain.cli import encoding_options, vapour_option
 from derain.errors import DerainError
-from derain.io import PNG_LEVEL
+from derain.io import Encoding
 from derain.paths import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -47,11 +47,9 @@ INSTALL_HINT = "derain batch needs Ray: pip install 'derain[ray]'"
 @vapour_option()
 @click.option("--overwrite", is_flag=True,
               help="Redo and replace existing outputs (default: skip them, so a re-run resumes).")
-@click.option("--png-compression", default=PNG_LEVEL, show_default=True, type=click.IntRange(0, 9),
-              help="zlib level of PNG outputs: 1 is fast; 6 (Pillow's default) makes photos 3-20 % smaller and "
-                   "writes them about 4x slower, 9 slower still.")
+@encoding_options
 def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str | None, actors: int | None,
-          tile: str, overlap: int, vapour: float | None, overwrite: bool, png_compression: int) -> None:
+          tile: str, overlap: int, vapour: float | None, overwrite: bool, encoding: Encoding) -> None:
     """Derain INPUTS on Ray: image files, folders, globs, .txt lists (one input per line) or URIs
     (file://, s3://, gs://...: anything pyarrow reads)."""
     try:
@@ -69,7 +67,7 @@ def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str 
     check_writable(out_dir)
     job = engine.plan(sources, out_dir, overwrite)
     remove_temporaries(job.outputs + job.skipped)  # left by a run that was killed outright
-    failed, seconds = (_derain_on_ray(job, derainer, address, actors, overwrite, png_compression) if job.sources
+    failed, seconds = (_derain_on_ray(job, derainer, address, actors, overwrite, encoding) if job.sources
                        else (0, 0.0))
     done = len(job.sources) - failed
     skipped = f", {len(job.skipped)} skipped (outputs exist)" if job.skipped else ""
@@ -79,7 +77,7 @@ def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str 
 
 
 def _derain_on_ray(job: Job, derainer: Derainer, address: str | None, actors: int | None, overwrite: bool,
-                   png_level: int) -> tuple[int, float]:
+                   encoding: Encoding) -> tuple[int, float]:
     """Connect, derain, disconnect: the number of failed images (each reported on one line) and
     the seconds the work took, Ray's start-up excluded as `derain remove` excludes loading."""
     import ray
@@ -96,7 +94,7 @@ def _derain_on_ray(job: Job, derainer: Derainer, address: str | None, actors: in
         # as `derain remove` shows its batches; the count of failures, since their lines scroll away
         with tqdm(total=len(job.sources), unit="img", disable=len(job.sources) < 2, file=sys.stderr,
                   postfix="0 failed") as bar:
-            for _, error in engine.run_anywhere(job, derainer, sizing, overwrite, png_level):
+            for _, error in engine.run_anywhere(job, derainer, sizing, overwrite, encoding):
                 if error:
                     failed += 1
                     bar.set_postfix_str(f"{failed} failed", refresh=False)  # shown as the bar is redrawn below the line

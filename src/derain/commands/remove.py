@@ -24,9 +24,9 @@ import click
 from tqdm import tqdm
 
 from derain.atomic import exists_error
-from derain.cli import FiniteFloatRange, vapour_option
+from derain.cli import FiniteFloatRange, encoding_options, vapour_option
 from derain.errors import DerainError
-from derain.io import IMAGE_EXTENSIONS, PNG_LEVEL, Picture, list_images, read_picture, write_picture
+from derain.io import IMAGE_EXTENSIONS, Encoding, Picture, list_images, read_picture, write_picture
 from derain.paths import DEFAULT_MODEL, WORK_SIZE
 from derain.video import DEFAULT_THRESHOLD, VIDEO_EXTENSIONS, X264_PRESETS, VideoSettings, derain_video, is_video_name
 
@@ -114,9 +114,7 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
               help="Run the network on PyTorch or on onnxruntime (extra derain[onnx]; CPU); auto: torch, "
                    "onnxruntime for an .onnx model.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never inputs).")
-@click.option("--png-compression", default=PNG_LEVEL, show_default=True, type=click.IntRange(0, 9),
-              help="zlib level of PNG outputs: 1 is fast; 6 (Pillow's default) makes photos 3-20 % smaller and "
-                   "writes them about 4x slower, 9 slower still.")
+@encoding_options
 @click.option("--video-codec", default="auto", show_default=True,
               help="Video encoder: libx264, libx265, libvpx-vp9; auto is libvpx-vp9 for .webm, libx264 otherwise.")
 @click.option("--crf", type=click.IntRange(0, 63),
@@ -131,7 +129,7 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
               help="Video: change (8-bit levels) above which a pixel counts as moving and is not averaged.")
 def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_name: str, device: str, tile: str,
            overlap: int, work_size: int, vapour: float | None, bf16: bool, backend: str, overwrite: bool,
-           png_compression: int, video_codec: str, crf: int | None, preset: str, temporal: int,
+           encoding: Encoding, video_codec: str, crf: int | None, preset: str, temporal: int,
            temporal_threshold: float) -> None:
     """Remove rain from INPUTS: image or video files, folders of them, or glob patterns."""
     from derain.inference import load_model, parse_tile  # torch import only when work is certain
@@ -156,7 +154,7 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
         click.echo(f"{src} -> {dst} ({note}{time.perf_counter() - start:.2f} s)", err=True)
 
     jobs = list(zip(files, outputs))
-    failed = len(errors) + derain_files(jobs, derainer, overwrite, png_compression, video, finished)
+    failed = len(errors) + derain_files(jobs, derainer, overwrite, encoding, video, finished)
     if len(files) > 1:
         done = len(files) - failed + len(errors)
         kind = "files" if any(map(is_video_name, files)) else "images"
@@ -188,7 +186,7 @@ def _settled(result: Any = None, error: Exception | None = None) -> Future[Any]:
     return done
 
 
-def derain_files(jobs: list[tuple[Path, Path]], derainer: Derainer, overwrite: bool, png_level: int,
+def derain_files(jobs: list[tuple[Path, Path]], derainer: Derainer, overwrite: bool, encoding: Encoding,
                  video: VideoSettings, done: Callable[[Path, Path, str], None]) -> int:
     """Derain each (input, output) and return how many failed, each reported on one line in the
     inputs' order; `done(src, dst, note)` is told of a single file's success.
@@ -207,7 +205,7 @@ def derain_files(jobs: list[tuple[Path, Path]], derainer: Derainer, overwrite: b
         return None if is_video_name(src) else read_picture(src)
 
     def write(dst: Path, pic: Picture) -> str:
-        write_picture(dst, pic, overwrite=overwrite, png_level=png_level)
+        write_picture(dst, pic, overwrite=overwrite, encoding=encoding)
         return ""
 
     def derain(src: Path, dst: Path, decoded: Future[Picture | None]) -> Future[str]:

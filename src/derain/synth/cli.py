@@ -31,7 +31,6 @@ from derain.synth.preset import Preset, list_presets, load_preset
 from derain.synth.streaks import StreakBank
 
 SUBDIRS = ("rainy", "clean", "params")
-FAST_PNG = 1  # zlib level: PNG encoding dominated the run time at the default 6 (~3x slower)
 
 
 def output_stems(files: list[Path], per_image: int) -> list[list[str]]:
@@ -98,10 +97,10 @@ def render_source(src: Path, stems: list[str], preset: Preset, seed: int, stage:
         s = pair_seed(seed, src.name, k)
         clean, rainy, params = render_pair(image, preset, s, bank)
         if k == 0:
-            write_rgb(stage / "clean" / f"{stem}.png", clean, png_level=FAST_PNG)
+            write_rgb(stage / "clean" / f"{stem}.png", clean)
         else:  # the same clean image: copy the file rather than encode it again (stage is private)
             shutil.copyfile(stage / "clean" / f"{stems[0]}.png", stage / "clean" / f"{stem}.png")
-        write_rgb(stage / "rainy" / f"{stem}.png", rainy, png_level=FAST_PNG)
+        write_rgb(stage / "rainy" / f"{stem}.png", rainy)
         record = make_sidecar(params, s, source=src.name, k=k, run_seed=seed, preset=preset.name,
                               size=list(clean.shape[:2]), **({"streaks": Path(streaks).name} if streaks else {}))
         (stage / "params" / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
