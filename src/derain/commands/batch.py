@@ -35,7 +35,8 @@ INSTALL_HINT = "derain batch needs Ray: pip install 'derain[ray]'"
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the results (same file names); on a cluster, one every node can write to.")
 @click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
-              help="Shipped model name, peer name (e.g. prenet_rain100l) or path to a .safetensors file.")
+              help="Shipped model name, peer name (e.g. prenet_rain100l) or path to a .safetensors file; "
+                   "`derain models` says which suits which rain.")
 @click.option("--address",
               help="Ray cluster to join: auto, ray://HOST:PORT or HOST:PORT. Default: a local Ray instance.")
 @click.option("--actors", type=click.IntRange(min=1),

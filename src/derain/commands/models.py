@@ -15,6 +15,20 @@ import click
 from derain.paths import DEFAULT_MODEL, peers_root
 
 READY = "runs here"
+# Which rain each model suits, from the scores of docs/RESULTS.md (shown under its line)
+SUITS = {
+    "derain_streaks_vapour": "real and rendered rain streaks, light to heavy (dense storms in part); keeps haze and "
+                             "brightness unless --vapour asks for the veil to go",
+    "derain_streaks": "the default's streak removal without its vapour branch",
+    "derain_supervised": "rendered rain whose truth has no veil: it also removes veil, and darkens real rainy photos",
+    "derain_student": "as derain_supervised (the task-transfer arm of the study)",
+    "prenet_rain100l": "light rendered streaks (Rain100L)", "brn_rain100l": "light rendered streaks (Rain100L)",
+    "prenet_rain100h": "heavy rendered streaks with veil (Rain100H)",
+    "brn_rain100h": "heavy rendered streaks with veil (Rain100H)",
+    "prenet_rain1400": "rendered streaks of many angles and densities (Rain1400)",
+    "brn_rain1400": "rendered streaks of many angles and densities (Rain1400)",
+    "prenet_real": "its authors' model for real rain", "brn_generalization": "its authors' model for real rain",
+}
 
 
 @click.command()
@@ -31,16 +45,26 @@ def models(as_json: bool) -> None:
         return
     click.echo(f"Shipped models (the default, used without -m: {DEFAULT_MODEL}):")
     for name, info in infos.items():
-        vapour = (f" [--vapour 0-1, default {info.get('vapour', 0.0):g}]" if arch_info(info["arch"]).vapour
-                  else " [streaks only: --vapour 0]")
-        click.echo(f"  {name:20s} {info['arch']:14s} {READY:10s} {info.get('description', '')}{vapour}")
+        vapour = (f" --vapour 0-1, default {info.get('vapour', 0.0):g}" if arch_info(info["arch"]).vapour
+                  else " streaks only (--vapour 0)")
+        click.echo(f"  {name:22s} {info['arch']:17s} {READY:10s}{vapour}")
+        _about(name, info.get("description", ""))
     root = peers_root()
     click.echo(f"Peer weights (not shipped; their files go in {root}, set by DERAIN_PEERS):")
     for name, (rel, arch, _) in PEERS.items():
         state = f"{READY:10s} {root / rel}" if (root / rel).is_file() else f"{'missing':10s} put {rel} in {root}"
-        click.echo(f"  {name:20s} {arch:14s} {state}")
+        click.echo(f"  {name:22s} {arch:17s} {state}")
+        _about(name)
     click.echo("Architectures:")
     for arch in list_models():
         params, info = count_params(create_model(arch)), arch_info(arch)
         can = f"{info.task}{', removes vapour' if info.vapour else ''}{', features' if info.features else ''}"
-        click.echo(f"  {arch:20s} {params / 1e6:.3f} M parameters  ({can})")
+        click.echo(f"  {arch:22s} {params / 1e6:.3f} M parameters  ({can})")
+
+
+def _about(name: str, description: str = "") -> None:
+    """The lines under a model's: which rain it suits, then how it was made."""
+    if name in SUITS:
+        click.echo(f"      suits: {SUITS[name]}")
+    if description:
+        click.echo(f"      {description}")

@@ -97,7 +97,8 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
 @click.option("--suffix", default="_derained", show_default=True,
               help="Appended to the file name when writing beside the input.")
 @click.option("-m", "--model", "model_name", default=DEFAULT_MODEL, show_default=True,
-              help="Shipped model name, peer name (e.g. prenet_rain100l), or a .safetensors or .onnx file.")
+              help="Shipped model name, peer name (e.g. prenet_rain100l), or a .safetensors or .onnx file; "
+                   "`derain models` says which suits which rain.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--tile", default="auto", show_default=True,
               help="Tile size in pixels, 0 for none, or auto (tiles images above 1 MP so 12 MP stays under 2 GiB).")
