@@ -7,10 +7,11 @@ First a size table of every registered network (the teachers, the student, PReNe
 and multiply-accumulates for one 481x321 image. Then, for the derainers:
 
 Speed: median seconds per 481x321 image (fp32, channels_last; with --bf16 also bfloat16
-autocast, which only pays on CPUs with native bf16), after a warm-up. Peak memory: each 4000x3000
-run happens in a fresh subprocess with the default automatic tiling, and the process's peak
-resident memory (ru_maxrss) is reported, so nothing another model allocated is counted. Ratios
-are against PReNet from the same run.
+autocast, which only pays on CPUs with native bf16), after a warm-up. A model with a vapour branch
+runs both passes (`vapour=1`, its slowest use). Peak memory: each 4000x3000 run happens in a fresh
+subprocess with the engine's defaults (the 640-px working size, automatic tiling), and the
+process's peak resident memory (ru_maxrss) is reported, so nothing another model allocated is
+counted. Ratios are against PReNet from the same run.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ import time
 
 import torch
 
-from derain.archs import create_model, list_models
+from derain.archs import arch_info, create_model, list_models
 from derain.archs.complexity import count_macs, count_params
 from derain.inference import Derainer
 
 PEAK_SCRIPT = """
 import json, resource, sys, time, numpy as np, torch
-from derain.archs import create_model
+from derain.archs import arch_info, create_model
 from derain.inference import Derainer
 torch.set_num_threads({threads})
-d = Derainer(create_model("{name}"))
+d = Derainer(create_model("{name}"), vapour=1.0 if arch_info("{name}").vapour else None)
 img = np.random.default_rng(0).random((3000, 4000, 3), dtype=np.float32)
 t = time.perf_counter(); d.remove(img); t = time.perf_counter() - t
 print(json.dumps({{"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": t}}))
@@ -52,7 +53,9 @@ def derainers() -> list[str]:
 
 
 ROLES = {"rain_classifier": "teacher A (recognition)", "rain_unet_l": "teacher B (reconstruction)",
-         "rain_unet_s": "student (shipped)", "prenet": "peer (PReNet, 6 stages)", "brn": "peer (BRN, 8 stages)"}
+         "rain_unet_s": "student; the default's streak branch", "vapour_s": "the default's vapour branch",
+         "streaks_vapour_s": "the default (streaks and vapour)", "prenet": "peer (PReNet, 6 stages)",
+         "brn": "peer (BRN, 8 stages)"}
 
 
 def size_table() -> list[dict[str, object]]:
@@ -69,7 +72,7 @@ def size_table() -> list[dict[str, object]]:
 
 
 def seconds_per_image(name: str, bf16: bool, repeats: int) -> float:
-    derainer = Derainer(create_model(name), tile=0, bf16=bf16)
+    derainer = Derainer(create_model(name), tile=0, bf16=bf16, vapour=1.0 if arch_info(name).vapour else None)
     x = torch.rand(3, 321, 481)
     derainer.restore(x)  # warm-up
     times = []
