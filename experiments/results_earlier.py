@@ -17,6 +17,7 @@ from scores import (
     TRAINING,
     ablation,
     cells,
+    family,
     mean,
     peers,
     score,
@@ -96,7 +97,7 @@ def section_teachers() -> list[str]:
 
 
 def section_peers() -> list[str]:
-    rows = [[f"PReNet official, trained on {what}", f"`{k}`", *cells([k])[:4]] for k, what in peers().items()]
+    rows = [[f"{family(k)} official, trained on {what}", f"`{k}`", *cells([k])[:4]] for k, what in peers().items()]
     pre = summary("prenet-retrained-f0.1")
     steps = f"{pre['steps']} steps, {pre['seconds'] / 60:.0f} min" if pre else "n/a"
     for label, name in (("prenet-retrained-f0.1", f"PReNet retrained on our 10% pairs ({steps})"),

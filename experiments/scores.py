@@ -231,6 +231,21 @@ def minority_arm(stage: str) -> list[str]:
     return [r.name for r in sorted(runs, key=lambda r: r.seed)]
 
 
+def family(label: str) -> str:
+    """The network a peer label names: `prenet_rain100l` is PReNet, `brn_rain100l` BRN."""
+    return {"prenet": "PReNet", "brn": "BRN"}[label.split("_")[0]]
+
+
+FIXED = "experiments/configs/fixed-{pairs}.yaml"  # issue 29's regime: N pairs rendered once, both arms
+FIXED_SIZES = (100, 400)
+
+
+def fixed_arm(stage: str, pairs: int) -> list[str]:
+    """Issue 29's runs of `stage` on `pairs` fixed pairs, in seed order (one config file per size)."""
+    runs = [r for r in MANIFEST.runs.values() if r.stage == stage and r.config == FIXED.format(pairs=pairs)]
+    return [r.name for r in sorted(runs, key=lambda r: r.seed)]
+
+
 # A column of a table: heading, digits, and the value of a label (None if not scored).
 Column = tuple[str, int, Callable[[str], "float | None"]]
 

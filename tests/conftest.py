@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import subprocess
@@ -32,8 +33,9 @@ def add_streaks(img: np.ndarray, seed: int = 0, density: float = 0.02) -> np.nda
     return out
 
 
-def run_cli(*args: str, cwd: Path | None = None, max_file_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m derain ARGS` in a subprocess, capturing text output.
+def run_cli(*args: str, cwd: Path | None = None, max_file_bytes: int | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m derain ARGS` in a subprocess, capturing text output; `env` is added to ours.
 
     `max_file_bytes` stands for a full disk: a write that takes a file past it fails (EFBIG, where
     the disk would give ENOSPC; Python ignores the SIGXFSZ that comes with it).
@@ -42,7 +44,7 @@ def run_cli(*args: str, cwd: Path | None = None, max_file_bytes: int | None = No
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
     return subprocess.run([sys.executable, "-m", "derain", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          preexec_fn=limit if max_file_bytes is not None else None)
+                          preexec_fn=limit if max_file_bytes is not None else None, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from derain.paths import DEFAULT_MODEL
 from derain.training.config import STAGES, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
+FIXED_STEPS = 6000  # issue 29: the budget its pilot fixed (docs/DECISIONS.md, "The paper's claim in its own regime")
 EXPERIMENTS = ROOT / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))  # the experiments are scripts that import their siblings
 
@@ -137,3 +138,26 @@ def test_the_minority_arms_are_the_ablation_seeds_only() -> None:
     ablation (stop 29's claim table averaged streaks-only in as a fourth supervised seed)."""
     for stage in ("supervised", "finetune"):
         assert scores.minority_arm(stage) == [f"ablation-{stage}-f0.1-s{seed}" for seed in (0, 1, 2)]
+
+
+def test_both_arms_of_the_fixed_pairs_regime_have_the_same_budget() -> None:
+    """Issue 29 (docs/DECISIONS.md, "The paper's claim in its own regime"): at each size and seed the
+    two arms differ only in what makes them arms, on the same pairs, with the pilot's budget."""
+    for pairs in scores.FIXED_SIZES:
+        tt, sup = scores.fixed_arm("finetune", pairs), scores.fixed_arm("supervised", pairs)
+        assert len(tt) == len(sup) == 3
+        for seed, (a_run, b_run) in enumerate(zip(sup, tt)):
+            a, b = (vars(load_config(MANIFEST.runs[r].stage, ROOT / MANIFEST.runs[r].config, MANIFEST.runs[r].args))
+                    for r in (a_run, b_run))
+            assert sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)) == ["distill_weight", "init"]
+            assert (a["fixed_pairs"], a["fixed_seed"], a["seed"], a["steps"]) == (pairs, 0, seed, FIXED_STEPS)
+            assert a["synth"].keep_veil
+
+
+@pytest.mark.parametrize("gaps, outcome", [
+    ([0.6, 0.5, 0.7], "task transfer wins"), ([0.9, 0.9, -0.1], "undecided"), ([0.4, 0.4, 0.4], "undecided"),
+    ([-0.5, -0.6, -0.5], "task transfer loses")])
+def test_the_rule_of_the_fixed_pairs_regime(gaps: list[float], outcome: str) -> None:
+    import results
+
+    assert results.criterion(gaps) == outcome

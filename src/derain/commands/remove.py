@@ -178,6 +178,22 @@ class _Now:
         """Nothing runs behind."""
 
 
+def _pipeline(derainer: Derainer) -> bool:
+    """Whether several files run as a pipeline, with a core for decoding and encoding: so when the
+    network's threads leave one free, and, at the working size, by taking one from the network.
+    There the network is a small part of a photo's time (0.3 of 2.7 s for a 12-MP PNG), and on 2
+    cores a folder ran 1.25-1.29x as fast with one network thread and the pipeline as with two
+    threads and none; with every core on the network, a pipeline only takes turns with it (0.97-1.01x;
+    benchmarks/bench_e2e.py, docs/benchmarks/e2e.json). At full resolution (`--work-size 0`) the
+    network keeps its threads, and so does a thread count set by OMP_NUM_THREADS."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if derainer.work_size and cores > 1 and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(min(torch.get_num_threads(), cores - 1))
+    return torch.get_num_threads() < cores
+
+
 def _settled(result: Any = None, error: Exception | None = None) -> Future[Any]:
     done: Future[Any] = Future()
     if error is None:
@@ -192,12 +208,13 @@ def derain_files(jobs: list[tuple[Path, Path]], derainer: Derainer, overwrite: b
     """Derain each (input, output) and return how many failed, each reported on one line in the
     inputs' order; `done(src, dst, note)` is told of a single file's success.
 
-    Several files are a pipeline: one thread decodes the next photo and encodes the previous one
-    while the network runs on this one (one job queued each way, so at most three photos are in
-    memory). Outputs, messages and atomic writes are those of one file at a time; on Ctrl-C or
-    SIGTERM the write under way is finished (never left partial) and nothing else starts.
+    Several files are a pipeline when a core is left for it (`_pipeline`): one thread decodes
+    the next photo and encodes the previous one while the network runs on this one (one job queued
+    each way, so at most three photos are in memory). Outputs, messages and atomic writes are those
+    of one file at a time; on Ctrl-C or SIGTERM the write under way is finished (never left
+    partial) and nothing else starts.
     """
-    io = ThreadPoolExecutor(1, thread_name_prefix="derain-io") if len(jobs) > 1 else _Now()
+    io = ThreadPoolExecutor(1, thread_name_prefix="derain-io") if len(jobs) > 1 and _pipeline(derainer) else _Now()
     failed = 0
 
     def read(src: Path, dst: Path) -> Picture | None:
