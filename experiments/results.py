@@ -310,8 +310,9 @@ def section_speed() -> list[str]:
     return ["## 4. Size and speed", "",
             f"`python benchmarks/bench_models.py --json docs/benchmarks/models.json` ({bench['threads']} threads,",
             f"torch {bench['torch']}, this 2-core CPU; ratios against PReNet measured in the same run). MACs for",
-            "one 481x321 image; peak memory is the resident set of a fresh process deraining a 4000x3000",
-            "photo with the default automatic tiling.", "",
+            "one 481x321 image; a model with a vapour branch runs both passes. Peak memory is the resident set",
+            "of a fresh process deraining a 4000x3000 photo at the engine's defaults (the 640-px working size,",
+            "so every network, PReNet and BRN too, sees 640x853 there).", "",
             *table(["network", "role", "params", "GMACs"], sizes),
             *table(["derainer", "img/s 481x321", "speed vs PReNet", "s 4000x3000", "peak MiB 4000x3000",
                     "memory vs PReNet"], speed)]
