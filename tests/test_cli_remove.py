@@ -196,3 +196,30 @@ def test_png_compression_level(images: Path, tmp_path: Path) -> None:
     assert np.array_equal(read_picture(tmp_path / "0" / "img0.png").rgb, read_picture(tmp_path / "9" / "img0.png").rgb)
     proc = run_cli("remove", str(images / "img0.png"), "-o", str(tmp_path / "bad"), "--png-compression", "10")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--png-compression" in proc.stderr, proc.stderr
+
+
+def test_a_folder_gives_the_pipeline_a_core_for_photos_over_the_working_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 31: a photo derained at the working size leaves one core to decoding and encoding; a
+    smaller one (full resolution: the network is most of its time) keeps every core, and a thread
+    count set by OMP_NUM_THREADS is never changed."""
+    import torch
+
+    from derain.commands.remove import _Threads
+    from derain.inference import load_model
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        torch.set_num_threads(2)
+        threads = _Threads(load_model(work_size=640))
+        threads.fit((3000, 4000, 3))
+        assert torch.get_num_threads() == 1
+        threads.fit((512, 768, 3))
+        assert torch.get_num_threads() == 2
+        _Threads(load_model(work_size=0)).fit((3000, 4000, 3))
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        _Threads(load_model(work_size=640)).fit((3000, 4000, 3))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -178,20 +178,26 @@ class _Now:
         """Nothing runs behind."""
 
 
-def _pipeline(derainer: Derainer) -> bool:
-    """Whether several files run as a pipeline, with a core for decoding and encoding: so when the
-    network's threads leave one free, and, at the working size, by taking one from the network.
-    There the network is a small part of a photo's time (0.3 of 2.7 s for a 12-MP PNG), and on 2
-    cores a folder ran 1.25-1.29x as fast with one network thread and the pipeline as with two
-    threads and none; with every core on the network, a pipeline only takes turns with it (0.97-1.01x;
-    benchmarks/bench_e2e.py, docs/benchmarks/e2e.json). At full resolution (`--work-size 0`) the
-    network keeps its threads, and so does a thread count set by OMP_NUM_THREADS."""
-    import torch
+class _Threads:
+    """The network's threads per photo of a folder, whose decoding and encoding run beside it on
+    one more thread (the pipeline). A photo over the working size is derained small, so the network
+    is a small part of its time (0.3 of 2.7 s for a 12-MP PNG): it gets a core fewer and the
+    pipeline that core. On 2 cores a folder of such photos ran 1.25-1.29x as fast with one network
+    thread as with two, where the pipeline only takes turns with the network (0.97-1.01x;
+    benchmarks/bench_e2e.py, docs/benchmarks/e2e.json). A smaller photo runs at full resolution,
+    where the network dominates, so it keeps every core (24 Kodak photos on one core: 8.1 s
+    against 5.5 on two). A thread count set by OMP_NUM_THREADS is kept for every photo."""
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if derainer.work_size and cores > 1 and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(min(torch.get_num_threads(), cores - 1))
-    return torch.get_num_threads() < cores
+    def __init__(self, derainer: Derainer) -> None:
+        import torch
+
+        self.set, self.all, self.work_size = torch.set_num_threads, torch.get_num_threads(), derainer.work_size
+        self.spare = self.work_size > 0 and self.all > 1 and "OMP_NUM_THREADS" not in os.environ
+
+    def fit(self, shape: tuple[int, ...]) -> None:
+        """Set the threads for a photo of this (H, W, ...) shape."""
+        if self.spare:
+            self.set(self.all - 1 if min(shape[:2]) > self.work_size else self.all)
 
 
 def _settled(result: Any = None, error: Exception | None = None) -> Future[Any]:
@@ -208,13 +214,14 @@ def derain_files(jobs: list[tuple[Path, Path]], derainer: Derainer, overwrite: b
     """Derain each (input, output) and return how many failed, each reported on one line in the
     inputs' order; `done(src, dst, note)` is told of a single file's success.
 
-    Several files are a pipeline when a core is left for it (`_pipeline`): one thread decodes
-    the next photo and encodes the previous one while the network runs on this one (one job queued
-    each way, so at most three photos are in memory). Outputs, messages and atomic writes are those
-    of one file at a time; on Ctrl-C or SIGTERM the write under way is finished (never left
-    partial) and nothing else starts.
+    Several files are a pipeline: one thread decodes the next photo and encodes the previous one
+    while the network runs on this one (one job queued each way, so at most three photos are in
+    memory), on a core of its own for photos over the working size (`_Threads`). Outputs, messages
+    and atomic writes are those of one file at a time; on Ctrl-C or SIGTERM the write under way is
+    finished (never left partial) and nothing else starts.
     """
-    io = ThreadPoolExecutor(1, thread_name_prefix="derain-io") if len(jobs) > 1 and _pipeline(derainer) else _Now()
+    io = ThreadPoolExecutor(1, thread_name_prefix="derain-io") if len(jobs) > 1 else _Now()
+    threads = _Threads(derainer) if len(jobs) > 1 else None
     failed = 0
 
     def read(src: Path, dst: Path) -> Picture | None:
@@ -229,6 +236,8 @@ def derain_files(jobs: list[tuple[Path, Path]], derainer: Derainer, overwrite: b
     def derain(src: Path, dst: Path, decoded: Future[Picture | None]) -> Future[str]:
         """This file's work here; a photo's write goes behind (the note for the summary, when done)."""
         pic = decoded.result()
+        if threads is not None and pic is not None:
+            threads.fit(pic.rgb.shape)
         if pic is None:
             return _settled(derain_one_video(src, dst, derainer, video, overwrite))
         try:
