@@ -225,6 +225,10 @@ class Derainer:
         tile = int(self.tile)
         return None if tile == 0 or (h <= tile and w <= tile) else (tile, tile)
 
+    def works_small(self, h: int, w: int) -> bool:
+        """Whether an h x w photo is derained at the working size (its change then applied at full size)."""
+        return bool(self.work_size) and min(h, w) > self.work_size
+
     @torch.inference_mode()
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
@@ -291,7 +295,7 @@ class Derainer:
         rows at a time, (rows, W, 3) float in [0, 1] that `write` may change, from the top."""
         amount = self.vapour if vapour is None else self._amount(vapour)
         h, w = photo.size
-        factor = self.work_size / min(h, w) if self.work_size and min(h, w) > self.work_size else 0.0
+        factor = self.work_size / min(h, w) if self.works_small(h, w) else 0.0
         small_size = (max(1, round(h * factor)), max(1, round(w * factor)))
         smalls = _downscale(photo, ([(SIZE, SIZE)] if amount > 0 else []) + ([small_size] if factor else []))
         veil = None

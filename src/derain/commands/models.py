@@ -15,19 +15,17 @@ import click
 from derain.paths import DEFAULT_MODEL, peers_root
 
 READY = "runs here"
-# Which rain each model suits, from the scores of docs/RESULTS.md (shown under its line)
+# Which rain each model suits, from the scores of docs/RESULTS.md (shown under its line); a peer's by
+# the set its weights were trained on, the part of its name after the family
 SUITS = {
     "derain_streaks_vapour": "real and rendered rain streaks, light to heavy (dense storms in part); keeps haze and "
                              "brightness unless --vapour asks for the veil to go",
     "derain_streaks": "the default's streak removal without its vapour branch",
     "derain_supervised": "rendered rain whose truth has no veil: it also removes veil, and darkens real rainy photos",
     "derain_student": "as derain_supervised (the task-transfer arm of the study)",
-    "prenet_rain100l": "light rendered streaks (Rain100L)", "brn_rain100l": "light rendered streaks (Rain100L)",
-    "prenet_rain100h": "heavy rendered streaks with veil (Rain100H)",
-    "brn_rain100h": "heavy rendered streaks with veil (Rain100H)",
-    "prenet_rain1400": "rendered streaks of many angles and densities (Rain1400)",
-    "brn_rain1400": "rendered streaks of many angles and densities (Rain1400)",
-    "prenet_real": "its authors' model for real rain", "brn_generalization": "its authors' model for real rain",
+    "rain100l": "light rendered streaks (Rain100L)", "rain100h": "heavy rendered streaks with veil (Rain100H)",
+    "rain1400": "rendered streaks of many angles and densities (Rain1400)",
+    "real": "its authors' model for real rain", "generalization": "its authors' model for real rain",
 }
 
 
@@ -54,7 +52,7 @@ def models(as_json: bool) -> None:
     for name, (rel, arch, _) in PEERS.items():
         state = f"{READY:10s} {root / rel}" if (root / rel).is_file() else f"{'missing':10s} put {rel} in {root}"
         click.echo(f"  {name:22s} {arch:17s} {state}")
-        _about(name)
+        _about(name.split("_", 1)[1])
     click.echo("Architectures:")
     for arch in list_models():
         params, info = count_params(create_model(arch)), arch_info(arch)
@@ -62,9 +60,9 @@ def models(as_json: bool) -> None:
         click.echo(f"  {arch:22s} {params / 1e6:.3f} M parameters  ({can})")
 
 
-def _about(name: str, description: str = "") -> None:
-    """The lines under a model's: which rain it suits, then how it was made."""
-    if name in SUITS:
-        click.echo(f"      suits: {SUITS[name]}")
+def _about(key: str, description: str = "") -> None:
+    """The lines under a model's: which rain it suits (`SUITS[key]`), then how it was made."""
+    if key in SUITS:
+        click.echo(f"      suits: {SUITS[key]}")
     if description:
         click.echo(f"      {description}")

@@ -191,13 +191,13 @@ class _Threads:
     def __init__(self, derainer: Derainer) -> None:
         import torch
 
-        self.set, self.all, self.work_size = torch.set_num_threads, torch.get_num_threads(), derainer.work_size
-        self.spare = self.work_size > 0 and self.all > 1 and "OMP_NUM_THREADS" not in os.environ
+        self.set, self.all, self.derainer = torch.set_num_threads, torch.get_num_threads(), derainer
+        self.spare = derainer.work_size > 0 and self.all > 1 and "OMP_NUM_THREADS" not in os.environ
 
     def fit(self, shape: tuple[int, ...]) -> None:
         """Set the threads for a photo of this (H, W, ...) shape."""
         if self.spare:
-            self.set(self.all - 1 if min(shape[:2]) > self.work_size else self.all)
+            self.set(self.all - 1 if self.derainer.works_small(*shape[:2]) else self.all)
 
 
 def _settled(result: Any = None, error: Exception | None = None) -> Future[Any]:
