@@ -10,6 +10,7 @@
 # a single run is left).
 export OMP_NUM_THREADS=${LANE_THREADS:-1} OMP_WAIT_POLICY=PASSIVE
 LANDED=docs/training-long
+command -v derain > /dev/null || { echo "derain is not installed in this shell: activate its environment first (. .venv/bin/activate)" >&2; exit 1; }
 if [ ! -e runs ]; then mkdir -p "${DERAIN_RUNS:-$HOME/derain-runs}" && ln -s "${DERAIN_RUNS:-$HOME/derain-runs}" runs; fi
 train() {
   local out=runs/$1 landed=$LANDED/$1 made
@@ -24,5 +25,7 @@ train() {
   fi
   echo "$(date +%T) start: $out ${resume[*]}"
   derain train "${made[0]}" --out "$out" --threads "$OMP_NUM_THREADS" --quiet "${resume[@]}" "${made[@]:1}" "$@" >> "$out.log" 2>&1
-  echo "$(date +%T) end: $out"
+  local status=$?
+  echo "$(date +%T) end: $out (exit $status)"
+  return $status
 }
