@@ -2,6 +2,8 @@
 
     python benchmarks/bench_models.py                 # all derainers, 481x321 and 4000x3000
     python benchmarks/bench_models.py --no-large      # skip the 12-MP peak-memory runs
+    python benchmarks/bench_models.py --flips 2 4     # also the default's network averaged over 2 and 4
+                                                      # mirrored copies (`--flips`)
 
 First a size table of every registered network (the teachers, the student, PReNet): parameters
 and multiply-accumulates for one 481x321 image. Then, for the derainers:
@@ -28,13 +30,19 @@ import torch
 from derain.archs import arch_info, create_model, list_models
 from derain.archs.complexity import count_macs, count_params
 from derain.inference import Derainer
+from derain.paths import DEFAULT_MODEL
+from derain.weights import model_info
 
+DEFAULT_ARCH = model_info(DEFAULT_MODEL)["arch"]  # the network of the shipped default
 PEAK_SCRIPT = """
 import json, resource, sys, time, numpy as np, torch
 from derain.archs import arch_info, create_model
 from derain.inference import Derainer
-torch.set_num_threads({threads})
-d = Derainer(create_model("{name}"), vapour=1.0 if arch_info("{name}").vapour else None)
+from derain.paths import DEFAULT_MODEL
+from derain.weights import model_info
+
+DEFAULT_ARCH = model_info(DEFAULT_MODEL)["arch"]  # the network of the shipped defaulttorch.set_num_threads({threads})
+d = Derainer(create_model("{name}"), vapour=1.0 if arch_info("{name}").vapour else None, flips={flips})
 img = np.random.default_rng(0).random((3000, 4000, 3), dtype=np.float32)
 t = time.perf_counter(); d.remove(img); t = time.perf_counter() - t
 print(json.dumps({{"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": t}}))
@@ -71,8 +79,9 @@ def size_table() -> list[dict[str, object]]:
     return rows
 
 
-def seconds_per_image(name: str, bf16: bool, repeats: int) -> float:
-    derainer = Derainer(create_model(name), tile=0, bf16=bf16, vapour=1.0 if arch_info(name).vapour else None)
+def seconds_per_image(name: str, bf16: bool, repeats: int, flips: int = 1) -> float:
+    derainer = Derainer(create_model(name), tile=0, bf16=bf16, vapour=1.0 if arch_info(name).vapour else None,
+                        flips=flips)
     x = torch.rand(3, 321, 481)
     derainer.restore(x)  # warm-up
     times = []
@@ -83,8 +92,8 @@ def seconds_per_image(name: str, bf16: bool, repeats: int) -> float:
     return statistics.median(times)
 
 
-def peak_memory(name: str, threads: int) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(name=name, threads=threads)],
+def peak_memory(name: str, threads: int, flips: int = 1) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(name=name, threads=threads, flips=flips)],
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -95,6 +104,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-large", action="store_true", help="skip the 4000x3000 peak-memory runs")
     parser.add_argument("--bf16", action="store_true", help="also time bfloat16 autocast")
+    parser.add_argument("--flips", nargs="*", type=int, default=[], choices=[2, 4],
+                        help="also time the default's network averaged over this many mirrored copies")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
     threads = torch.get_num_threads()
@@ -102,18 +113,21 @@ def main() -> None:
     names = args.models or derainers()
     if "prenet" not in names:
         names = ["prenet", *names]
+    runs = [(name, 1) for name in names] + [(DEFAULT_ARCH, flips) for flips in args.flips]
     rows = []
-    for name in names:
+    for name, flips in runs:
         model = create_model(name)
-        row = {"model": name, "params": count_params(model), "gmacs": count_macs(model, 321, 481) / 1e9,
-               "s_fp32": seconds_per_image(name, False, args.repeats)}
+        label = name if flips == 1 else f"{name}, {flips} copies"
+        extra = (flips - 1) * count_macs(getattr(model, "streaks", model), 321, 481)  # copies of the streak pass
+        row = {"model": label, "params": count_params(model), "gmacs": (count_macs(model, 321, 481) + extra) / 1e9,
+               "s_fp32": seconds_per_image(name, False, args.repeats, flips)}
         if args.bf16:
-            row["s_bf16"] = seconds_per_image(name, True, args.repeats)
+            row["s_bf16"] = seconds_per_image(name, True, args.repeats, flips)
         if not args.no_large:
-            large = peak_memory(name, threads)
+            large = peak_memory(name, threads, flips)
             row |= {"s_12mp": large["seconds"], "peak_mib_12mp": large["peak_mib"]}
         rows.append(row)
-        print(f"measured {name}", file=sys.stderr)
+        print(f"measured {label}", file=sys.stderr)
     base = next(r for r in rows if r["model"] == "prenet")
     print(f"\n{threads} threads, torch {torch.__version__}; ratios are against PReNet in this run\n")
     head = "| model | params | GMACs 481x321 | s/img fp32 | img/s fp32 | speed vs PReNet |"

@@ -452,7 +452,7 @@ def section_targets() -> list[str]:
                   f"{', '.join(f'`{r}`' for r in seen)}",
                   "(stop 8; issue 10 later took it out of those pools to make it the selection set), so the",
                   "fidelity row is measured on photos its teachers and distillation trained on.", ""]
-    return lines + section_gates() + section_vapour() + section_selection()
+    return lines + section_gates() + section_vapour() + section_flips() + section_selection()
 
 
 def section_gates() -> list[str]:
@@ -511,6 +511,37 @@ def section_vapour() -> list[str]:
             *table(["--vapour", "mixture + veil Y-PSNR", "`veil`", "`large-heavy`", "fidelity", "worse",
                     "real_ref eev1 / eev3", "darkened", "gates passed"], rows),
             f"{verdict}{ships}.", ""]
+
+
+def section_flips() -> list[str]:
+    """The default averaged over 1, 2 and 4 mirrored copies, and the rule's choice."""
+    title = "### Averaging over mirrored copies: `--flips`"
+    try:
+        rule = selection.flips_rule(DEFAULT_MODEL, selection.speed_ratios(zoo_meta(DEFAULT_MODEL)["arch"]))
+    except SystemExit as missing:
+        return [title, "", f"Not measured yet: {missing}.", ""]
+    rows = []
+    for flips, row in rule["copies"].items():
+        label = selection.copies_label(DEFAULT_MODEL, flips)
+        bad = selection.worse(label)
+        rain100l = score(label if flips > 1 else zoo_label(DEFAULT_MODEL), "rain100l_test")  # one copy: as shipped
+        rows.append([str(flips), fmt(row["mean"], 2), fmt(row["parts"]["light"], 2), fmt(psnr(label, "large-heavy"), 2),
+                     fmt(row["fidelity"], 2), "n/a" if bad is None else str(sum(map(len, bad.values()))),
+                     " / ".join(f"{v:.2f}" for v in row["clips"].values()), f"{row['speed_vs_prenet']:.1f}x",
+                     "all" if all(row["gates"].values()) else
+                     "fails: " + "; ".join(k for k, ok in row["gates"].items() if not ok),
+                     fmt(rain100l and rain100l["psnr_y"], 2)])
+    verdict = (f"The rule picks {rule['flips']} cop{'y' if rule['flips'] == 1 else 'ies'}" if rule["flips"]
+               else "No number of copies passes every gate")
+    return [title, "",
+            f"`python experiments/selection.py flips {DEFAULT_MODEL}` (docs/DECISIONS.md, \"Averaging over mirrored",
+            "copies\"): the default at its amount 0, its streak pass averaged over 1 (as it ships), 2 (left-right",
+            "mirror) and 4 (also upside down) copies. Selection: the mixture's five parts, as above; speed: against",
+            "PReNet at 481x321 (docs/benchmarks/models.json). Rain100L is scored after the choice, for the report",
+            "only (`derain eval -m MODEL -d rain100l_test --flips N`).", "",
+            *table(["--flips", "selection Y-PSNR", "`light`", "`large-heavy`", "fidelity", "worse",
+                    "real_ref eev1 / eev3", "speed", "gates passed", "Rain100L (report only)"], rows),
+            f"{verdict}.", ""]
 
 
 def section_selection() -> list[str]:

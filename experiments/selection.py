@@ -6,6 +6,8 @@
     python experiments/selection.py pick LABEL...         # apply the rule of docs/DECISIONS.md
     python experiments/selection.py vapour RUN            # score a streaks-and-vapour run per --vapour amount
                                                           # (labels RUN-vapour<X>) and apply its rule
+    python experiments/selection.py flips MODEL           # score a zoo model per --flips (labels
+                                                          # MODEL-flips<N>) and apply its rule
 
 MODEL is a run of experiments/manifest.yaml (its model file; the label is the run's name, e.g.
 `finetune-full-f1`), an export of it (e.g. `derain_student.int8`, written to runs/onnx/ first), or
@@ -40,6 +42,7 @@ from scores import EVAL, ROOT, model_file, per_image, worse_than_input
 from scores import score as evaluated
 
 from derain.paths import data_root
+from derain.weights import model_info
 
 SELECTION = ROOT / "runs" / "selection"
 PHOTOS = "kodak24"  # the rain-free photos every part is rendered on (a pool of the data root's clean/)
@@ -260,6 +263,47 @@ def report_sets(run: str, amount: float) -> None:
                             "--overwrite", "--vapour", str(amount)], check=True, env=env)
 
 
+COPIES = (1, 2, 4)  # the --flips candidates (docs/DECISIONS.md, "Averaging over mirrored copies")
+SPEED_TARGET = 20.0  # x PReNet at 481x321, issue 28's speed target: a gate for the copies
+SPEED = ROOT / "docs" / "benchmarks" / "models.json"  # python benchmarks/bench_models.py --flips 2 4 --json ...
+
+
+def copies_label(model: str, flips: int) -> str:
+    """One copy is the model as it was always scored (no suffix); more are MODEL-flips<N>."""
+    return model if flips == 1 else f"{model}-flips{flips}"
+
+
+def speed_ratios(arch: str) -> dict[int, float]:
+    """Speed against PReNet of `arch` per number of copies, from the landed benchmark."""
+    rows = {row["model"]: row["s_fp32"] for row in json.loads(SPEED.read_text())["rows"]}
+    found = {flips: rows.get(arch if flips == 1 else f"{arch}, {flips} copies") for flips in COPIES}
+    if None in found.values():
+        raise SystemExit(f"{SPEED.relative_to(ROOT)} lacks {arch} at some number of copies: run "
+                         f"`python benchmarks/bench_models.py --flips 2 4 --json {SPEED.relative_to(ROOT)}`")
+    return {flips: rows["prenet"] / seconds for flips, seconds in found.items()}
+
+
+def flips_rule(model: str, speed: dict[int, float]) -> dict[str, object]:
+    """The rule of docs/DECISIONS.md ("Averaging over mirrored copies"): among the numbers of copies
+    that pass every gate and the speed target, the highest mean Y-PSNR over the mixture's parts,
+    fewer copies within PREFER_MARGIN."""
+    rows = {}
+    for flips in COPIES:
+        label = copies_label(model, flips)
+        checks, mean = gates(label), summary(label)
+        if checks is None or mean is None:
+            raise SystemExit(f"not scored yet: {label} (run `flips {model}` first, and `score input`)")
+        checks[f"at least {SPEED_TARGET:g}x PReNet"] = speed[flips] >= SPEED_TARGET
+        rows[flips] = {"mean": mean["selection_psnr_y"], "parts": {p: mean[f"psnr_y_{p}"] for p in SOURCES},
+                       "gates": checks, "clips": clips(label), "fidelity": mean["fidelity_psnr_y"],
+                       "speed_vs_prenet": speed[flips]}
+    passing = [f for f in COPIES if all(rows[f]["gates"].values())]
+    best = max(passing, key=lambda f: rows[f]["mean"]) if passing else None
+    if best is not None:
+        best = min(f for f in passing if rows[best]["mean"] - rows[f]["mean"] <= PREFER_MARGIN)
+    return {"copies": rows, "flips": best}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -272,6 +316,7 @@ def main() -> None:
     picking = sub.add_parser("pick")
     picking.add_argument("labels", nargs="+")
     sub.add_parser("vapour").add_argument("run")
+    sub.add_parser("flips").add_argument("model")
     args = parser.parse_args()
     if args.command == "build":
         build()
@@ -283,6 +328,11 @@ def main() -> None:
         print(json.dumps(rule, indent=1))
         if rule["ships"]:  # after the choice, for the report only
             report_sets(args.run, rule["amount"])
+    elif args.command == "flips":
+        for flips in COPIES:
+            score(args.model, copies_label(args.model, flips), options=("--flips", str(flips)))
+        rule = flips_rule(args.model, speed_ratios(model_info(args.model)["arch"]))
+        print(json.dumps(rule, indent=1))
     else:
         for label in args.labels:
             print(label, json.dumps(summary(label)), json.dumps(gates(label)), json.dumps(clips(label)))

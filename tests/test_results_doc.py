@@ -136,3 +136,23 @@ def test_the_vapour_rule(monkeypatch: pytest.MonkeyPatch, means: dict[float, flo
     monkeypatch.setattr(selection, "clips", lambda label: {"eev1": 30.0})
     rule = selection.vapour_rule("run")
     assert (rule["amount"], rule["ships"]) == (amount, ships)
+
+
+@pytest.mark.parametrize("means, speed, failing, flips", [
+    ({1: 25.60, 2: 25.75, 4: 25.80}, {1: 45.0, 2: 25.0, 4: 13.0}, set(), 2),  # 4 is too slow
+    ({1: 25.60, 2: 25.65, 4: 25.80}, {1: 45.0, 2: 25.0, 4: 13.0}, set(), 1),  # 2 gains under 0.1 dB: fewer copies
+    ({1: 25.60, 2: 25.75, 4: 25.90}, {1: 45.0, 2: 25.0, 4: 21.0}, set(), 4),
+    ({1: 25.60, 2: 25.75, 4: 25.90}, {1: 45.0, 2: 25.0, 4: 21.0}, {4}, 2),  # 4 fails a quality gate
+    ({1: 25.60, 2: 25.75, 4: 25.90}, {1: 45.0, 2: 25.0, 4: 21.0}, {1, 2, 4}, None),  # nothing passes
+])
+def test_the_flips_rule(monkeypatch: pytest.MonkeyPatch, means: dict[int, float], speed: dict[int, float],
+                        failing: set[int], flips: int | None) -> None:
+    """docs/DECISIONS.md, "Averaging over mirrored copies": gates and speed, then the mean, then fewer copies."""
+    selection = _results_module().selection
+    by_label = {selection.copies_label("m", f): f for f in selection.COPIES}
+    monkeypatch.setattr(selection, "summary", lambda label: {
+        "selection_psnr_y": means[by_label[label]], "fidelity_psnr_y": 55.0,
+        **{f"psnr_y_{part}": means[by_label[label]] for part in selection.SOURCES}})
+    monkeypatch.setattr(selection, "gates", lambda label: {"g": by_label[label] not in failing})
+    monkeypatch.setattr(selection, "clips", lambda label: {"eev1": 30.0})
+    assert selection.flips_rule("m", speed)["flips"] == flips

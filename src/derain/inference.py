@@ -19,6 +19,11 @@ the whole photo squeezed to 128x128 (the veil is a property of the scene: every 
 its streak branch as above; the veil is then thinned by the amount the user asks for (`vapour`,
 0 to 1) at full resolution (`derain.formation.unveil`). At 0 the vapour pass is skipped.
 
+A model may run its streak pass on mirrored copies of each tile and average them, mirrored back
+(`flips`: 1, 2 or 4 copies; the geometric self-ensemble of EDSR): rain mirrored is still rain,
+so each copy is a second opinion on thin streaks. The copies are padded to the network's grid
+first, so that each sees the same grid as the tile and tiles still agree on their overlaps.
+
 So that the engine's own work stays small beside the network's (issue 31), nothing full-size is
 made that the result does not need: the photo is read in float a band of rows or a tile at a time
 (a float32 photo in place), both downscales come from one pass over it, the change and the veil
@@ -41,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from derain.archs.blocks import pad_to_multiple
 from derain.archs.streaks_vapour import StreaksVapourNet
 from derain.archs.vapour import SIZE
 from derain.errors import DerainError
@@ -57,6 +63,7 @@ TILE_MIB_PER_MP = {"torch": 210, "onnx": 150}  # the network's peak per megapixe
 DEFAULT_OVERLAP = 96  # px; seams of the shipped model: tests/test_inference.py
 BAND_PIXELS = 1 << 18  # pixels per band of rows in the full-resolution passes: a few MB, in cache
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
+FLIPS = {1: [()], 2: [(), (-1,)], 4: [(), (-1,), (-2,), (-2, -1)]}  # copies: the axes each is mirrored on
 
 
 def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
@@ -151,11 +158,14 @@ class Derainer:
 
     def __init__(self, model: nn.Module | Callable[[torch.Tensor], torch.Tensor], meta: dict[str, Any] | None = None,
                  device: str = "cpu", tile: int | str = "auto", overlap: int = DEFAULT_OVERLAP, bf16: bool = False,
-                 backend: str = "auto", work_size: int = WORK_SIZE, vapour: float | None = None) -> None:
+                 backend: str = "auto", work_size: int = WORK_SIZE, vapour: float | None = None,
+                 flips: int | None = None) -> None:
         """`model` is a network, or an `OnnxRunner` of an .onnx file; `backend` auto runs a network
         on torch and a file on onnxruntime; `work_size` 0 runs every photo at full resolution;
         `vapour` is the share of the estimated vapour to remove (None: the model's default, which
-        its metadata holds; models without a vapour branch remove none)."""
+        its metadata holds; models without a vapour branch remove none); `flips` the number of
+        mirrored copies the streak pass averages (1, 2 or 4; None: the model's default, 1 if its
+        metadata has none)."""
         self.device = resolve_device(device)
         if not isinstance(work_size, int) or work_size < 0:
             raise DerainError(f"work size must be 0 (full resolution) or a number of pixels, got {work_size!r}")
@@ -200,6 +210,9 @@ class Derainer:
                 runner = OnnxRunner(export_bytes(self.model, self.meta))
                 self.forward, self.veil = runner, runner.veil if runner.has_vapour else None
         self.vapour = self._amount(self.meta.get("vapour", 0.0) if vapour is None else vapour)
+        self.flips = self.meta.get("flips", 1) if flips is None else flips
+        if type(self.flips) is not int or self.flips not in FLIPS:  # not True, not 2.0
+            raise DerainError(f"flips must be 1, 2 or 4 (mirrored copies to average), got {self.flips!r}")
 
     def _amount(self, vapour: object) -> float:
         """A share of vapour to remove, checked: in [0, 1], and 0 unless the model has a vapour branch."""
@@ -241,8 +254,15 @@ class Derainer:
             return self.model.vapour(small.to(self.device)).float().cpu()
 
     def _predict(self, batch: torch.Tensor) -> torch.Tensor:
-        """Run the backend; broken weights (NaN) must fail loudly, not write a black image."""
-        out = self.forward(batch)
+        """Run the backend (on `flips` mirrored copies, averaged); broken weights (NaN) must fail
+        loudly, not write a black image."""
+        if self.flips == 1:
+            out = self.forward(batch)
+        else:
+            h, w = batch.shape[-2:]
+            grid, _ = pad_to_multiple(batch, self.align)
+            out = sum(self.forward(grid.flip(axes)).flip(axes) if axes else self.forward(grid)
+                      for axes in FLIPS[self.flips])[..., :h, :w] / self.flips
         if not torch.isfinite(out).all():
             raise DerainError("the model's output is not finite (NaN or inf): its weights are broken")
         return out
@@ -457,10 +477,11 @@ def parse_tile(text: str) -> int | str:
 
 def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "cpu", tile: int | str = "auto",
                overlap: int = DEFAULT_OVERLAP, bf16: bool = False, backend: str = "auto", work_size: int = WORK_SIZE,
-               vapour: float | None = None, **weights_kwargs: Any) -> Derainer:
+               vapour: float | None = None, flips: int | None = None, **weights_kwargs: Any) -> Derainer:
     """Load a shipped model (by name), a peer (e.g. 'prenet_rain100l'), a weight file or an .onnx
     file (`derain export onnx`, e.g. its int8 version), ready to derain; `vapour`: the share of
-    the estimated vapour it removes (None: the model's default)."""
+    the estimated vapour it removes, `flips`: the mirrored copies it averages (None: the model's
+    defaults)."""
     if str(name_or_path).endswith(".onnx"):
         from derain.onnx_backend import OnnxRunner
 
@@ -468,8 +489,8 @@ def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str
             raise DerainError(f"{name_or_path}: no such file")
         runner = OnnxRunner(name_or_path)
         return Derainer(runner, runner.meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend,
-                        work_size=work_size, vapour=vapour)
+                        work_size=work_size, vapour=vapour, flips=flips)
     model, meta = _load_weights(name_or_path, **weights_kwargs)
     meta = {"name": Path(name_or_path).stem, **meta}  # what the user called it, for messages
     return Derainer(model, meta, device=device, tile=tile, overlap=overlap, bf16=bf16, backend=backend,
-                    work_size=work_size, vapour=vapour)
+                    work_size=work_size, vapour=vapour, flips=flips)

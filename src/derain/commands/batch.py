@@ -18,7 +18,7 @@ import click
 from tqdm import tqdm
 
 from derain.atomic import check_writable, remove_temporaries
-from derain.cli import encoding_options, vapour_option
+from derain.cli import encoding_options, flips_option, vapour_option
 from derain.errors import DerainError
 from derain.io import Encoding
 from derain.paths import DEFAULT_MODEL
@@ -46,11 +46,13 @@ INSTALL_HINT = "derain batch needs Ray: pip install 'derain[ray]'"
 @click.option("--overlap", default=96, show_default=True, type=click.IntRange(min=0),
               help="Tile overlap, blended linearly.")
 @vapour_option()
+@flips_option()
 @click.option("--overwrite", is_flag=True,
               help="Redo and replace existing outputs (default: skip them, so a re-run resumes).")
 @encoding_options
 def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str | None, actors: int | None,
-          tile: str, overlap: int, vapour: float | None, overwrite: bool, encoding: Encoding) -> None:
+          tile: str, overlap: int, vapour: float | None, flips: int | None, overwrite: bool,
+          encoding: Encoding) -> None:
     """Derain INPUTS on Ray: image files, folders, globs, .txt lists (one input per line) or URIs
     (file://, s3://, gs://...: anything pyarrow reads)."""
     try:
@@ -59,7 +61,7 @@ def batch(inputs: tuple[str, ...], out_dir: Path, model_name: str, address: str 
         raise DerainError(INSTALL_HINT) from None
     from derain.inference import load_model, parse_tile
 
-    derainer = load_model(model_name, tile=parse_tile(tile), overlap=overlap, vapour=vapour)
+    derainer = load_model(model_name, tile=parse_tile(tile), overlap=overlap, vapour=vapour, flips=flips)
     sources, errors = engine.expand_sources(inputs)
     for line in errors:
         click.echo(f"derain: error: {line}", err=True)

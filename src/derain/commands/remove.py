@@ -24,7 +24,7 @@ import click
 from tqdm import tqdm
 
 from derain.atomic import exists_error
-from derain.cli import FiniteFloatRange, encoding_options, vapour_option
+from derain.cli import FiniteFloatRange, encoding_options, flips_option, vapour_option
 from derain.errors import DerainError
 from derain.io import IMAGE_EXTENSIONS, Encoding, Picture, list_images, read_picture, write_picture
 from derain.paths import DEFAULT_MODEL, WORK_SIZE
@@ -108,6 +108,7 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
               help="Derain a photo whose shorter side is larger at this size and apply the rain removed there "
                    "at full resolution (rain is learnt at the scale of small photos); 0: full resolution.")
 @vapour_option()
+@flips_option()
 @click.option("--bf16", is_flag=True,
               help="bfloat16 autocast: faster only on hardware with native bf16 (e.g. AVX-512 BF16, AMX, GPUs); "
                    "~1e-3 difference.")
@@ -129,8 +130,8 @@ def plan_outputs(files: list[Path], out_dir: Path | None, suffix: str) -> list[P
               type=FiniteFloatRange(min=0, min_open=True),
               help="Video: change (8-bit levels) above which a pixel counts as moving and is not averaged.")
 def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_name: str, device: str, tile: str,
-           overlap: int, work_size: int, vapour: float | None, bf16: bool, backend: str, overwrite: bool,
-           encoding: Encoding, video_codec: str, crf: int | None, preset: str, temporal: int,
+           overlap: int, work_size: int, vapour: float | None, flips: int | None, bf16: bool, backend: str,
+           overwrite: bool, encoding: Encoding, video_codec: str, crf: int | None, preset: str, temporal: int,
            temporal_threshold: float) -> None:
     """Remove rain from INPUTS: image or video files, folders of them, or glob patterns."""
     from derain.inference import load_model, parse_tile  # torch import only when work is certain
@@ -148,7 +149,7 @@ def remove(inputs: tuple[str, ...], out_dir: Path | None, suffix: str, model_nam
         video.check()  # PyAV installed, encoder present: a usage error, before the model loads
     outputs = plan_outputs(files, out_dir, suffix)
     derainer = load_model(model_name, device=device, tile=tile_size, overlap=overlap, bf16=bf16, backend=backend,
-                          work_size=work_size, vapour=vapour)
+                          work_size=work_size, vapour=vapour, flips=flips)
     start = time.perf_counter()
 
     def finished(src: Path, dst: Path, note: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from derain.atomic import check_writable, exists_error
-from derain.cli import vapour_option
+from derain.cli import flips_option, vapour_option
 from derain.errors import DerainError
 from derain.paths import WORK_SIZE
 
@@ -42,10 +42,11 @@ def check_fresh(out: Path, images: Path | None) -> None:
 @click.option("--work-size", default=WORK_SIZE, show_default=True, type=click.IntRange(min=0),
               help="As for `derain remove`.")
 @vapour_option()
+@flips_option()
 @click.option("--overwrite", is_flag=True, help="Replace an earlier report (and images) in the output folder.")
 def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path | None, limit: int | None,
              save_images: bool, fidelity: bool, device: str, tile: str, work_size: int, vapour: float | None,
-             overwrite: bool) -> None:
+             flips: int | None, overwrite: bool) -> None:
     """Evaluate MODEL on DATASET: Y-PSNR/SSIM and RGB-PSNR if paired, NIQE/BRISQUE if not; with
     --fidelity, the same full-reference metrics of its output against rain-free inputs."""
     from derain.evaluation.harness import evaluate
@@ -53,13 +54,13 @@ def eval_cmd(model_name: str, dataset: str, data_root: str | None, out_dir: Path
 
     tile_size = parse_tile(tile)
     label = Path(model_name).stem if model_name.endswith(".safetensors") else model_name
-    label += "" if vapour is None else f"-vapour{vapour:g}"
+    label += ("" if vapour is None else f"-vapour{vapour:g}") + ("" if flips is None else f"-flips{flips}")
     out = out_dir or Path("runs") / "eval" / f"{label}-{Path(dataset).name}{'-fidelity' if fidelity else ''}"
     images = out / "images" if save_images else None
     if not overwrite:
         check_fresh(out, images)
     derainer = None if model_name == "input" else load_model(model_name, device=device, tile=tile_size,
-                                                             work_size=work_size, vapour=vapour)
+                                                             work_size=work_size, vapour=vapour, flips=flips)
     check_writable(out)  # before scoring, not after
     report = evaluate(derainer, dataset, model_name=label, data_root=data_root, limit=limit,
                       save_images=images, fidelity=fidelity)
