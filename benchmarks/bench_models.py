@@ -38,10 +38,7 @@ PEAK_SCRIPT = """
 import json, resource, sys, time, numpy as np, torch
 from derain.archs import arch_info, create_model
 from derain.inference import Derainer
-from derain.paths import DEFAULT_MODEL
-from derain.weights import model_info
-
-DEFAULT_ARCH = model_info(DEFAULT_MODEL)["arch"]  # the network of the shipped defaulttorch.set_num_threads({threads})
+torch.set_num_threads({threads})
 d = Derainer(create_model("{name}"), vapour=1.0 if arch_info("{name}").vapour else None, flips={flips})
 img = np.random.default_rng(0).random((3000, 4000, 3), dtype=np.float32)
 t = time.perf_counter(); d.remove(img); t = time.perf_counter() - t

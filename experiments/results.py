@@ -531,7 +531,9 @@ def section_flips() -> list[str]:
                      "all" if all(row["gates"].values()) else
                      "fails: " + "; ".join(k for k, ok in row["gates"].items() if not ok),
                      fmt(rain100l and rain100l["psnr_y"], 2)])
-    verdict = (f"The rule picks {rule['flips']} cop{'y' if rule['flips'] == 1 else 'ies'}" if rule["flips"]
+    verdict = (f"The rule picks {rule['flips']} cop{'y' if rule['flips'] == 1 else 'ies'} (the highest selection "
+               f"Y-PSNR among those passing every gate, fewer copies within {selection.PREFER_MARGIN} dB)"
+               if rule["flips"]
                else "No number of copies passes every gate")
     return [title, "",
             f"`python experiments/selection.py flips {DEFAULT_MODEL}` (docs/DECISIONS.md, \"Averaging over mirrored",
